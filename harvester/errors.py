@@ -1,0 +1,44 @@
+"""Typed library errors. Each carries the exit code the contract gives it;
+only the CLI edge turns them into messages and exit codes."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+
+
+class HarvesterError(Exception):
+    """Base of every error mbharvest reports to the user without a traceback."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(HarvesterError):
+    """Bad usage or input: a malformed key, a missing contact, a bad option."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """The config file is unreadable or holds an unknown key or a wrong type."""
+
+
+class DatabaseError(HarvesterError):
+    """The database cannot be opened or written (not SQLite, read-only, disk full)."""
+
+
+class LockHeld(HarvesterError):
+    """Another run holds the database's lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class NormalizeError(HarvesterError):
+    """A document has a shape the normalizer cannot use.
+
+    Names the document (its kind and, where known, its id) so the user can
+    find it; raised instead of letting a KeyError escape from deep inside."""
+
+    def __init__(self, message: str, *, document: str = "document"):
+        super().__init__(f"{document}: {message}")
+        self.document = document
