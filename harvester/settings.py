@@ -128,6 +128,10 @@ def _type_ok(value: Any, expected: str) -> bool:
     raise AssertionError(expected)
 
 
+def _a(type_name: str) -> str:
+    return ("an " if type_name[0] in "aeiou" else "a ") + type_name
+
+
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
@@ -146,7 +150,7 @@ def validate_config(data: Mapping[str, Any], path: Path) -> None:
                 known = ", ".join(CONFIG_SCHEMA[section])
                 raise ConfigError(f"{path}: unknown key {section}.{key} (known in [{section}]: {known})")
             if not _type_ok(value, expected):
-                raise ConfigError(f"{path}: {section}.{key} must be a {expected}, not {_describe(value)}")
+                raise ConfigError(f"{path}: {section}.{key} must be {_a(expected)}, not {_describe(value)}")
     for index, search in enumerate(data.get("watch", {}).get("searches", [])):
         where = f"watch.searches[{index}]"
         for key, value in search.items():
@@ -154,7 +158,7 @@ def validate_config(data: Mapping[str, Any], path: Path) -> None:
             if expected is None:
                 raise ConfigError(f"{path}: unknown key {where}.{key} (known: {', '.join(SEARCH_SCHEMA)})")
             if not _type_ok(value, expected):
-                raise ConfigError(f"{path}: {where}.{key} must be a {expected}, not {_describe(value)}")
+                raise ConfigError(f"{path}: {where}.{key} must be {_a(expected)}, not {_describe(value)}")
         for key in ("entity", "query"):
             if key not in search:
                 raise ConfigError(f"{path}: {where} needs a {key} ({SEARCH_SCHEMA[key]})")

@@ -1,0 +1,244 @@
+"""The SQLite database: its shape, opening it safely, and writing normalized rows.
+
+The shape is declared once (TABLES_V1) and applied through sqlite-utils
+Migrations, so later versions change it by adding migrations, never by
+editing what an existing database was built from. Writes are upserts of the
+columns given (INSERT ... ON CONFLICT DO UPDATE): a column another command
+wrote is never blanked. The caller owns the transaction (`with db.atomic():`)
+so a page and its bookmark commit together.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from harvester.errors import DatabaseError
+from harvester.normalize import Normalized
+
+_STAMP = {"fetched_at": str, "source": str}
+
+# table -> columns (name -> type), primary key, foreign keys, full-text columns.
+# Frozen: a later schema change is a new migration below, not an edit here.
+TABLES_V1: dict[str, dict[str, Any]] = {
+    "artist": {
+        "columns": {"id": str, "name": str, "sort_name": str, "type": str, "country": str,
+                    "disambiguation": str, "gender": str, "begin_date": str, "end_date": str,
+                    "ended": int, "gone_at": str, **_STAMP},
+        "pk": "id", "fts": ["name", "sort_name"],
+    },
+    "label": {
+        "columns": {"id": str, "name": str, "sort_name": str, "type": str, "country": str,
+                    "label_code": int, "disambiguation": str, "begin_date": str, "end_date": str,
+                    "ended": int, "gone_at": str, **_STAMP},
+        "pk": "id", "fts": ["name", "sort_name"],
+    },
+    "release_group": {
+        "columns": {"id": str, "title": str, "primary_type": str, "secondary_types": str,
+                    "first_release_date": str, "artist_credit": str, "disambiguation": str,
+                    "gone_at": str, **_STAMP},
+        "pk": "id", "fts": ["title", "artist_credit"],
+    },
+    "recording": {
+        "columns": {"id": str, "title": str, "length_ms": int, "first_release_date": str, "video": int,
+                    "disambiguation": str, "artist_credit": str, "gone_at": str, **_STAMP},
+        "pk": "id", "fts": ["title", "artist_credit"],
+    },
+    "release": {
+        "columns": {"id": str, "title": str, "status": str, "date": str, "country": str, "barcode": str,
+                    "release_group_id": str, "artist_credit": str, "disambiguation": str,
+                    "packaging": str, "gone_at": str, **_STAMP},
+        "pk": "id", "fts": ["title", "artist_credit"],
+        "foreign_keys": [("release_group_id", "release_group", "id")],
+    },
+    "medium": {
+        "columns": {"release_id": str, "position": int, "format": str, "track_count": int, "title": str,
+                    **_STAMP},
+        "pk": ("release_id", "position"),
+        "foreign_keys": [("release_id", "release", "id")],
+    },
+    "track": {
+        "columns": {"id": str, "release_id": str, "medium_position": int, "position": int, "number": str,
+                    "title": str, "length_ms": int, "recording_id": str, "artist_credit": str, **_STAMP},
+        "pk": "id",
+        "foreign_keys": [("release_id", "release", "id"), ("recording_id", "recording", "id")],
+    },
+    "recording_isrc": {
+        "columns": {"recording_id": str, "isrc": str, **_STAMP},
+        "pk": ("recording_id", "isrc"),
+        "foreign_keys": [("recording_id", "recording", "id")],
+    },
+    "release_label": {
+        "columns": {"release_id": str, "label_id": str, "catalog_number": str, **_STAMP},
+        "pk": ("release_id", "label_id", "catalog_number"),
+        "foreign_keys": [("release_id", "release", "id"), ("label_id", "label", "id")],
+    },
+    "artist_credit_name": {
+        "columns": {"entity_type": str, "entity_id": str, "position": int, "artist_id": str, "name": str,
+                    "join_phrase": str, **_STAMP},
+        "pk": ("entity_type", "entity_id", "position"),
+        "foreign_keys": [("artist_id", "artist", "id")],
+    },
+    "mbid_redirect": {
+        "columns": {"old_id": str, "new_id": str, "entity_type": str, "recorded_at": str},
+        "pk": "old_id",
+    },
+    "harvest_run": {
+        "columns": {"id": int, "command": str, "args": str, "started_at": str, "finished_at": str,
+                    "status": str, "requests": int, "entities_written": int, "new": int, "updated": int,
+                    "unchanged": int, "gone": int, "error": str, "pid": int},
+        "pk": "id",
+    },
+    "document": {
+        "columns": {"entity_type": str, "entity_id": str, "json": str, "licence": str, **_STAMP},
+        "pk": ("entity_type", "entity_id"),
+    },
+    "tag": {
+        "columns": {"entity_type": str, "entity_id": str, "kind": str, "name": str, "count": int,
+                    "licence": str, **_STAMP},
+        "pk": ("entity_type", "entity_id", "kind", "name"),
+    },
+    "rating": {
+        "columns": {"entity_type": str, "entity_id": str, "kind": str, "value": float, "votes_count": int,
+                    "licence": str, **_STAMP},
+        "pk": ("entity_type", "entity_id", "kind"),
+    },
+    "annotation": {
+        "columns": {"entity_type": str, "entity_id": str, "text": str, "licence": str, **_STAMP},
+        "pk": ("entity_type", "entity_id"),
+    },
+}
+
+# Indexes beyond the primary keys: every *_id column not leading a key, and
+# what the statistics group by.
+INDEXES_V1: list[tuple[str, tuple[str, ...]]] = [
+    ("release", ("release_group_id",)),
+    ("track", ("release_id",)),
+    ("track", ("recording_id",)),
+    ("recording_isrc", ("isrc",)),
+    ("release_label", ("label_id",)),
+    ("artist_credit_name", ("artist_id",)),
+    ("artist_credit_name", ("entity_id",)),
+    ("mbid_redirect", ("new_id",)),
+    ("document", ("entity_id",)),
+    ("tag", ("entity_id",)),
+    ("rating", ("entity_id",)),
+    ("annotation", ("entity_id",)),
+]
+
+ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording")
+
+MIGRATIONS = Migrations("mbharvest")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    for name, spec in TABLES_V1.items():
+        db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys", ()),
+                        if_not_exists=True)
+    for table, columns in INDEXES_V1:
+        db[table].create_index(columns, if_not_exists=True)
+    for name, spec in TABLES_V1.items():
+        if spec.get("fts"):
+            db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
+
+
+def ensure_db_shape(db: sqlite_utils.Database) -> None:
+    """Bring any database (new or older) to the current shape; idempotent."""
+    MIGRATIONS.apply(db)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the database in WAL mode, at the current shape.
+
+    Errors a user can cause (not SQLite, unreadable, read-only) come back as
+    DatabaseError naming the file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot create its folder ({exc.strerror})") from None
+    try:
+        db = sqlite_utils.Database(path)
+        db.execute("PRAGMA busy_timeout = 30000")
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        ensure_db_shape(db)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    return db
+
+
+def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:
+    message = str(exc)
+    if "file is not a database" in message or "not a database" in message:
+        return f"{path} is not an SQLite database (use another --db, or move the file away)"
+    if "readonly" in message or "read-only" in message:
+        return f"{path} is read-only: cannot write to it ({message})"
+    if "unable to open" in message:
+        return f"{path}: cannot open the database file ({message})"
+    if "disk is full" in message or "disk I/O" in message:
+        return f"{path}: the disk is full or failing; everything committed before is kept ({message})"
+    return f"{path}: database error: {message}"
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert_sql(table: str, columns: tuple[str, ...]) -> str:
+    pk = TABLES_V1[table]["pk"]
+    key = (pk,) if isinstance(pk, str) else pk
+    updates = [c for c in columns if c not in key]
+    action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
+    return (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(key)}) {action}")
+
+
+def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows, each with only the columns it gives (grouped so that a
+    missing column is never written as NULL)."""
+    groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    for row in rows:
+        columns = tuple(row)
+        groups[columns].append(tuple(row.values()))
+    for columns, values in groups.items():
+        db.conn.executemany(_upsert_sql(table, columns), values)
+
+
+def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetched_at: str) -> int:
+    """Write one or more documents' rows; returns how many distinct entities
+    (artists, labels, release groups, releases, recordings) were written.
+
+    Child sets named in `normalized.replace` are cleared first, so a batch is
+    one snapshot: rows for the same child set from two documents of one batch
+    are united. Runs inside the caller's transaction."""
+    clears: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
+    for table, where in dict.fromkeys(normalized.replace):
+        clears[(table, tuple(column for column, _ in where))].append(tuple(value for _, value in where))
+    for (table, columns), values in clears.items():
+        condition = " AND ".join(f"[{column}] = ?" for column in columns)
+        db.conn.executemany(f"DELETE FROM [{table}] WHERE {condition}", values)
+    stamp = {"fetched_at": fetched_at, "source": source}
+    for table, rows in normalized.rows.items():
+        upsert_rows(db, table, [{**row, **stamp} for row in rows])
+    if normalized.documents:
+        upsert_rows(db, "document", [{**row, **stamp} for row in normalized.documents])
+    return sum(len({row["id"] for row in normalized.rows.get(table, ())}) for table in ENTITY_TABLES)
+
+
+def save_redirect(db: sqlite_utils.Database, row: dict[str, str], *, recorded_at: str) -> None:
+    upsert_rows(db, "mbid_redirect", [{**row, "recorded_at": recorded_at}])
+
+
+def table_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    return {name: db.execute(f"SELECT count(*) FROM [{name}]").fetchone()[0] for name in TABLES_V1}
