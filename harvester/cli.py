@@ -136,3 +136,40 @@ def cli(ctx: click.Context, **setting_values):
     """
     ctx.ensure_object(dict)
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (the keys are in the README).")
+@with_settings
+def stats(settings, verbose: int, as_json: bool):
+    """Catalogue figures: counts, ISRCs, lengths, releases per year.
+
+    Rows marked gone are left out. The database must exist (exit 2 if not)."""
+    from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
+
+    figures = compute_stats(open_existing_db(settings.db))
+    click.echo(stats_json(figures) if as_json else format_table(figures))
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for report.md, report.html and the PNG plots (default: report/ beside the database).")
+@with_settings
+def report(settings, verbose: int, out_dir: str | None):
+    """Markdown + HTML report with PNG plots, side by side with the published claims.
+
+    The database must exist (exit 2 if not)."""
+    from harvester.report import write_report
+    from harvester.stats import open_existing_db
+
+    target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
+    written = write_report(open_existing_db(settings.db), target, progress=_progress_printer())
+    if verbose or sys.stdout.isatty():
+        click.echo(f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
+
+
+def _progress_printer():
+    """Progress steps on stderr, only when it is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda step: click.echo(f"  {step}...", err=True)

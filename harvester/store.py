@@ -150,6 +150,61 @@ def _initial(db: sqlite_utils.Database) -> None:
             db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
 
 
+# Researcher views (rows marked gone are left out, as in `mbharvest stats`)
+# and covering indexes for the statistics' scans.
+VIEWS_V3: dict[str, str] = {
+    "recording_with_isrcs": """
+        SELECT r.id, r.title, r.artist_credit, r.length_ms,
+               CASE WHEN r.length_ms > 0
+                    THEN printf('%d:%02d', r.length_ms / 60000, (r.length_ms / 1000) % 60) END AS length,
+               r.first_release_date, r.video, r.disambiguation,
+               (SELECT count(*) FROM recording_isrc ri WHERE ri.recording_id = r.id) AS isrc_count,
+               (SELECT group_concat(isrc, ' ') FROM
+                   (SELECT isrc FROM recording_isrc ri WHERE ri.recording_id = r.id ORDER BY isrc)) AS isrcs
+        FROM recording r WHERE r.gone_at IS NULL""",
+    "releases_per_year": """
+        SELECT CASE WHEN date GLOB '[0-9][0-9][0-9][0-9]*' THEN substr(date, 1, 4) ELSE 'unknown' END AS year,
+               count(*) AS releases
+        FROM release WHERE gone_at IS NULL GROUP BY 1 ORDER BY 1""",
+    "release_groups_per_year": """
+        SELECT CASE WHEN first_release_date GLOB '[0-9][0-9][0-9][0-9]*'
+                    THEN substr(first_release_date, 1, 4) ELSE 'unknown' END AS year,
+               coalesce(primary_type, '(none)') AS primary_type, count(*) AS release_groups
+        FROM release_group WHERE gone_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2""",
+    "isrc_summary": """
+        SELECT ri.isrc, substr(ri.isrc, 1, 2) AS country, substr(ri.isrc, 3, 3) AS registrant,
+               CAST(substr(ri.isrc, 6, 2) AS INTEGER)
+                 + CASE WHEN CAST(substr(ri.isrc, 6, 2) AS INTEGER) <= CAST(strftime('%Y', 'now') AS INTEGER) % 100
+                        THEN 2000 ELSE 1900 END AS reference_year,
+               count(*) AS recordings, group_concat(ri.recording_id, ' ') AS recording_ids
+        FROM recording_isrc ri
+        WHERE ri.recording_id NOT IN (SELECT id FROM recording WHERE gone_at IS NOT NULL)
+        GROUP BY ri.isrc""",
+    "isrc_countries": """
+        SELECT country, count(*) AS isrcs FROM isrc_summary GROUP BY country ORDER BY isrcs DESC, country""",
+    "recording_length_histogram": """
+        SELECT (length_ms / 5000) * 5000 AS start_ms, (length_ms / 5000) * 5000 + 5000 AS end_ms,
+               count(*) AS recordings
+        FROM recording WHERE gone_at IS NULL AND length_ms > 0 GROUP BY 1 ORDER BY 1""",
+}
+INDEXES_V3: list[tuple[str, tuple[str, ...]]] = [
+    ("artist", ("gone_at",)),
+    ("label", ("gone_at",)),
+    ("release_group", ("gone_at", "primary_type", "first_release_date")),
+    ("release", ("gone_at", "date")),
+    ("recording", ("gone_at", "length_ms")),
+    ("recording_isrc", ("isrc", "recording_id")),
+]
+
+
+@MIGRATIONS(name="0003_views")
+def _views(db: sqlite_utils.Database) -> None:
+    for table, columns in INDEXES_V3:
+        db[table].create_index(columns, if_not_exists=True)
+    for name, sql in VIEWS_V3.items():
+        db.create_view(name, sql.strip(), replace=True)
+
+
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Bring any database (new or older) to the current shape; idempotent."""
     MIGRATIONS.apply(db)

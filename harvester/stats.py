@@ -1,0 +1,332 @@
+"""Catalogue statistics, computed in SQL (set-based: no Python loop over rows).
+
+Rows marked gone (`gone_at IS NOT NULL`) are left out everywhere: tracks of a
+gone release and ISRC pairs of a gone recording with them. Python only
+combines aggregates that SQL already grouped (at most a few thousand groups),
+so the time depends on SQLite scans of covering indexes (migration
+0003_views), not on the interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from harvester.errors import UsageError
+from harvester.store import open_db
+
+LENGTH_BIN_MS = 5_000
+# Dense 5-second bins up to here; longer recordings (rare, and spread up to
+# days) get only their non-empty bins listed.
+LENGTH_DENSE_LIMIT_MS = 30 * 60_000
+
+# MusicBrainz's own totals, November 2025 (docs/musicbrainz-notes.md).
+KNOWN_TOTALS_AS_OF = "2025-11"
+KNOWN_TOTALS: dict[str, int] = {
+    "artists": 2_730_000,
+    "release_groups": 3_970_000,
+    "releases": 5_090_000,
+    "recordings": 36_900_000,
+}
+
+# Peak finding on the length histogram (see find_peaks).
+SMOOTHING_WEIGHTS = (1, 2, 1)
+PEAK_MIN_SHARE_OF_MAX = 0.02
+PEAK_NOISE_FACTOR = 3.0
+
+_GONE_RECORDINGS = "(SELECT id FROM recording WHERE gone_at IS NOT NULL)"
+_GONE_RELEASES = "(SELECT id FROM release WHERE gone_at IS NOT NULL)"
+
+
+def _year_expr(column: str) -> str:
+    """The 4-digit year of a (possibly partial) date, or 'unknown'."""
+    return (f"CASE WHEN {column} GLOB '[0-9][0-9][0-9][0-9]*' THEN substr({column}, 1, 4) "
+            f"ELSE 'unknown' END")
+
+
+def open_existing_db(path: str | Path) -> sqlite_utils.Database:
+    """Open a database that must already exist: statistics of a database
+    that a typo created empty would be silently wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
+    return open_db(path)
+
+
+def _scalar(db: sqlite_utils.Database, sql: str) -> int:
+    return db.execute(sql).fetchone()[0] or 0
+
+
+def _count_live(db: sqlite_utils.Database, table: str) -> int:
+    return _scalar(db, f"SELECT count(*) FROM [{table}] WHERE gone_at IS NULL")
+
+
+def reference_year(yy: str, current_year: int) -> int:
+    """The ISRC year of reference as a full year: two digits no later than the
+    current year's are 20YY, the others 19YY (ISRCs date from 1986)."""
+    value = int(yy)
+    return 2000 + value if value <= current_year % 100 else 1900 + value
+
+
+def smooth(counts: list[int]) -> list[float]:
+    """Light (1-2-1) smoothing; the ends use the weights that fall inside."""
+    half = len(SMOOTHING_WEIGHTS) // 2
+    smoothed = []
+    for i in range(len(counts)):
+        total = weight = 0.0
+        for offset, w in enumerate(SMOOTHING_WEIGHTS, start=-half):
+            if 0 <= i + offset < len(counts):
+                total += w * counts[i + offset]
+                weight += w
+        smoothed.append(total / weight)
+    return smoothed
+
+
+def find_peaks(counts: list[int]) -> list[dict[str, Any]]:
+    """Local maxima of the lightly smoothed histogram that stand out.
+
+    A peak must have a prominence (height above the higher of the two lowest
+    points separating it from any higher bin) of at least 2% of the highest
+    smoothed bin and at least three times the Poisson noise of its height,
+    so sampling noise in a small database does not make peaks."""
+    heights = smooth(counts)
+    if not heights or max(heights) <= 0:
+        return []
+    top = max(heights)
+    width = sum(SMOOTHING_WEIGHTS) / max(SMOOTHING_WEIGHTS)  # bins the smoothing averages over
+    peaks = []
+    i = 0
+    while i < len(heights):
+        j = i
+        while j + 1 < len(heights) and heights[j + 1] == heights[i]:
+            j += 1  # a plateau counts once, at its middle
+        left_lower = i == 0 or heights[i - 1] < heights[i]
+        right_lower = j == len(heights) - 1 or heights[j + 1] < heights[i]
+        if left_lower and right_lower and heights[i] > 0:
+            prominence = heights[i] - max(_base(heights, i, -1), _base(heights, j, +1))
+            noise = math.sqrt(heights[i] / width)
+            if prominence >= PEAK_MIN_SHARE_OF_MAX * top and prominence >= PEAK_NOISE_FACTOR * noise:
+                middle = (i + j) // 2
+                peaks.append({"bin": middle, "prominence": round(prominence, 2)})
+        i = j + 1
+    return peaks
+
+
+def _base(heights: list[float], start: int, step: int) -> float:
+    """Lowest height walking from start until a higher bin or the edge
+    (the peak's base on that side, as in scipy.signal.peak_prominences)."""
+    lowest = heights[start]
+    k = start + step
+    while 0 <= k < len(heights) and heights[k] <= heights[start]:
+        lowest = min(lowest, heights[k])
+        k += step
+    return lowest
+
+
+def _length_histogram(db: sqlite_utils.Database) -> tuple[list[dict[str, int]], dict[str, Any]]:
+    by_bin = dict(db.execute(
+        f"SELECT length_ms / {LENGTH_BIN_MS}, count(*) FROM recording "
+        "WHERE gone_at IS NULL AND length_ms > 0 GROUP BY 1").fetchall())
+    dense_bins = LENGTH_DENSE_LIMIT_MS // LENGTH_BIN_MS
+    dense_used = [b for b in by_bin if b < dense_bins]
+    dense_end = max(dense_used) + 1 if dense_used else 0
+    bins = list(range(dense_end)) + sorted(b for b in by_bin if b >= dense_bins)
+    histogram = [{"start_ms": b * LENGTH_BIN_MS, "end_ms": (b + 1) * LENGTH_BIN_MS, "count": by_bin.get(b, 0)}
+                 for b in bins]
+    longest = _scalar(db, "SELECT max(length_ms) FROM recording WHERE gone_at IS NULL AND length_ms > 0")
+    peaks = [{"start_ms": p["bin"] * LENGTH_BIN_MS, "end_ms": (p["bin"] + 1) * LENGTH_BIN_MS,
+              "centre": format_length((p["bin"] * LENGTH_BIN_MS) + LENGTH_BIN_MS // 2),
+              "count": by_bin.get(p["bin"], 0), "prominence": p["prominence"]}
+             for p in find_peaks([by_bin.get(b, 0) for b in range(dense_end)])]
+    extras = {
+        "length_peaks": peaks,
+        "length_over_dense_limit": {"from_ms": LENGTH_DENSE_LIMIT_MS,
+                                    "count": sum(n for b, n in by_bin.items() if b >= dense_bins)},
+        "longest_recording_ms": longest,
+    }
+    return histogram, extras
+
+
+def percent(part: int, whole: int) -> str:
+    """A share with enough digits to be non-zero when the part is (0.0012%)."""
+    if not whole:
+        return "n/a"
+    value = 100 * part / whole
+    if value == 0 or value >= 0.1:
+        return f"{value:.1f}%"
+    return f"{value:.2g}%"
+
+
+def format_length(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _isrc_figures(db: sqlite_utils.Database, current_year: int) -> dict[str, Any]:
+    """Everything per distinct ISRC, from one grouped pass over the pairs."""
+    groups = db.execute(f"""
+        WITH live AS (
+            SELECT isrc, count(*) AS recordings FROM recording_isrc
+            WHERE recording_id NOT IN {_GONE_RECORDINGS} GROUP BY isrc)
+        SELECT substr(isrc, 1, 2), substr(isrc, 6, 2), count(*), sum(recordings > 1), sum(recordings)
+        FROM live GROUP BY 1, 2""").fetchall()
+    countries: dict[str, int] = {}
+    years: dict[str, int] = {}
+    for country, yy, isrcs, _, _ in groups:
+        countries[country] = countries.get(country, 0) + isrcs
+        year = str(reference_year(yy, current_year))
+        years[year] = years.get(year, 0) + isrcs
+    per_recording = dict(db.execute(f"""
+        SELECT isrcs, count(*) FROM (
+            SELECT count(*) AS isrcs FROM recording_isrc
+            WHERE recording_id NOT IN {_GONE_RECORDINGS} GROUP BY recording_id)
+        GROUP BY isrcs""").fetchall())
+    return {
+        "recording_isrc_pairs": sum(g[4] for g in groups),
+        "isrcs_unique": sum(g[2] for g in groups),
+        "recordings_with_isrc": sum(per_recording.values()),
+        "isrcs_on_multiple_recordings": sum(g[3] for g in groups),
+        "recordings_with_multiple_isrcs": sum(n for isrcs, n in per_recording.items() if isrcs > 1),
+        "isrc_countries": dict(sorted(countries.items(), key=lambda item: (-item[1], item[0]))),
+        "isrc_reference_years": dict(sorted(years.items())),
+        "isrcs_per_recording": {str(k): v for k, v in sorted(per_recording.items())},
+    }
+
+
+def _per_year(rows: list[tuple[str, int]]) -> dict[str, int]:
+    """Years ascending, 'unknown' last."""
+    return dict(sorted(rows, key=lambda row: (row[0] == "unknown", row[0])))
+
+
+def _release_groups_by_type(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    by_type: dict[str, list[tuple[str, int]]] = {}
+    for primary_type, year, n in db.execute(
+            f"SELECT coalesce(primary_type, '(none)'), {_year_expr('first_release_date')}, count(*) "
+            "FROM release_group WHERE gone_at IS NULL GROUP BY 1, 2").fetchall():
+        by_type.setdefault(primary_type, []).append((year, n))
+    return {t: _per_year(rows) for t, rows in sorted(by_type.items())}
+
+
+def coverage(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """This database's counts against MusicBrainz's known totals."""
+    return {key: {"local": counts[key], "musicbrainz": total, "share": counts[key] / total}
+            for key, total in KNOWN_TOTALS.items()}
+
+
+def origin(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Where the rows came from: the run ledger and the rows' `source`."""
+    sources: dict[str, int] = {}
+    for table in ("artist", "label", "release_group", "release", "recording"):
+        for source, n in db.execute(f"SELECT coalesce(source, '(unknown)'), count(*) FROM [{table}] "
+                                    "WHERE gone_at IS NULL GROUP BY 1").fetchall():
+            sources[source] = sources.get(source, 0) + n
+    runs = [dict(zip(("command", "args", "started_at", "finished_at", "status"), row)) for row in db.execute(
+        "SELECT command, args, started_at, finished_at, status FROM harvest_run ORDER BY id").fetchall()]
+    dump_runs = [run for run in runs if str(run["command"] or "").startswith("import-dump")]
+    dump_sources = [s for s in sources if _looks_like_dump(s)]
+    if not sources:
+        kind = "empty"
+    elif dump_runs or dump_sources:
+        kind = "dump import"
+    else:
+        kind = "harvested sample"
+    return {"kind": kind, "sources": sources, "runs": runs}
+
+
+def _looks_like_dump(source: str) -> bool:
+    lowered = source.lower()
+    return "dump" in lowered or lowered.endswith((".tar.xz", ".jsonl", ".json.xz"))
+
+
+def compute_stats(db: sqlite_utils.Database, *, current_year: int | None = None) -> dict[str, Any]:
+    """Every figure of `mbharvest stats`, as one JSON-ready dict."""
+    if current_year is None:
+        current_year = datetime.now(timezone.utc).year
+    counts = {
+        "artists": _count_live(db, "artist"),
+        "labels": _count_live(db, "label"),
+        "release_groups": _count_live(db, "release_group"),
+        "releases": _count_live(db, "release"),
+        "recordings": _count_live(db, "recording"),
+        "tracks": _scalar(db, f"SELECT count(*) FROM track WHERE release_id NOT IN {_GONE_RELEASES}"),
+    }
+    isrcs = _isrc_figures(db, current_year)
+    with_length = _scalar(db, "SELECT count(*) FROM recording WHERE gone_at IS NULL AND length_ms > 0")
+    histogram, length_extras = _length_histogram(db)
+    releases_per_year = _per_year(db.execute(
+        f"SELECT {_year_expr('date')}, count(*) FROM release WHERE gone_at IS NULL GROUP BY 1").fetchall())
+    return {
+        **counts,
+        **{key: isrcs[key] for key in ("recording_isrc_pairs", "isrcs_unique", "recordings_with_isrc",
+                                       "isrcs_on_multiple_recordings", "recordings_with_multiple_isrcs")},
+        "length_histogram": histogram,
+        "releases_per_year": releases_per_year,
+        "isrc_countries": isrcs["isrc_countries"],
+        "recordings_with_length": with_length,
+        "recordings_without_length": counts["recordings"] - with_length,
+        "length_bin_ms": LENGTH_BIN_MS,
+        **length_extras,
+        "isrcs_per_recording": {"0": counts["recordings"] - isrcs["recordings_with_isrc"],
+                                **isrcs["isrcs_per_recording"]},
+        "isrc_reference_years": isrcs["isrc_reference_years"],
+        "release_groups_per_year_by_type": _release_groups_by_type(db),
+        "coverage": coverage(counts),
+        "known_totals_as_of": KNOWN_TOTALS_AS_OF,
+        "origin": origin(db),
+    }
+
+
+@dataclass(frozen=True)
+class _Row:
+    label: str
+    value: str
+
+
+def format_table(stats: dict[str, Any]) -> str:
+    """The figures as a plain-text table for a terminal."""
+
+    def number(n: int) -> str:
+        return f"{n:,}"
+
+    sections: list[tuple[str, list[_Row]]] = []
+    catalogue = [_Row(key.replace("_", " "), number(stats[key]) + (
+        f"   ({percent(stats[key], KNOWN_TOTALS[key])} of MusicBrainz's {KNOWN_TOTALS[key] / 1e6:.2f} M, "
+        f"{KNOWN_TOTALS_AS_OF})" if key in KNOWN_TOTALS else ""))
+        for key in ("artists", "labels", "release_groups", "releases", "recordings", "tracks")]
+    sections.append((f"Catalogue ({stats['origin']['kind']})", catalogue))
+    sections.append(("ISRCs", [
+        _Row("recording-ISRC pairs", number(stats["recording_isrc_pairs"])),
+        _Row("distinct ISRCs", number(stats["isrcs_unique"])),
+        _Row("recordings with an ISRC", f"{number(stats['recordings_with_isrc'])}   "
+                                         f"({percent(stats['recordings_with_isrc'], stats['recordings'])})"),
+        _Row("ISRCs on several recordings", number(stats["isrcs_on_multiple_recordings"])),
+        _Row("recordings with several ISRCs", number(stats["recordings_with_multiple_isrcs"])),
+        _Row("top countries", ", ".join(f"{c} {number(n)}" for c, n in list(stats["isrc_countries"].items())[:8])
+             or "-"),
+    ]))
+    sections.append(("Recording lengths", [
+        _Row("with a known length", number(stats["recordings_with_length"])),
+        _Row("without", number(stats["recordings_without_length"])),
+        _Row("longer than 30 minutes", number(stats["length_over_dense_limit"]["count"])),
+        _Row("peaks (5-second bins)", ", ".join(p["centre"] for p in stats["length_peaks"]) or "-"),
+    ]))
+    years = list(stats["releases_per_year"].items())
+    year_rows = [_Row("", "".join(f"{y:>8} {number(n):>9}" for y, n in years[i:i + 6]))
+                 for i in range(0, len(years), 6)]
+    sections.append(("Releases per year", year_rows or [_Row("", "-")]))
+    width = max((len(row.label) for _, rows in sections for row in rows), default=0)
+    lines = []
+    for title, rows in sections:
+        lines += ["", title, "-" * len(title)]
+        lines += [f"{row.label:<{width}}  {row.value}" if row.label else row.value for row in rows]
+    return "\n".join(lines[1:])
+
+
+def stats_json(stats: dict[str, Any]) -> str:
+    return json.dumps(stats, indent=2, ensure_ascii=False)
