@@ -202,7 +202,10 @@ def test_open_db_uses_wal_and_is_idempotent(tmp_path):
     applied = [row["name"] for row in db["_sqlite_migrations"].rows]
     db.close()
     db = open_db(path)
-    assert [row["name"] for row in db["_sqlite_migrations"].rows] == applied == ["0001_initial"]
+    # every migration applied once, in order (0001_initial first; later ones appended)
+    assert [row["name"] for row in db["_sqlite_migrations"].rows] == applied
+    assert applied[0] == "0001_initial" and len(set(applied)) == len(applied)
+    assert applied == sorted(applied)
     ensure_db_shape(db)
 
 
