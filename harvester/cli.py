@@ -17,7 +17,9 @@ import click
 
 from harvester import __version__
 from harvester.errors import HarvesterError
+from harvester.report import write_report
 from harvester.settings import resolve_settings
+from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -145,8 +147,6 @@ def stats(settings, verbose: int, as_json: bool):
     """Catalogue figures: counts, ISRCs, lengths, releases per year.
 
     Rows marked gone are left out. The database must exist (exit 2 if not)."""
-    from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
-
     figures = compute_stats(open_existing_db(settings.db))
     click.echo(stats_json(figures) if as_json else format_table(figures))
 
@@ -159,9 +159,6 @@ def report(settings, verbose: int, out_dir: str | None):
     """Markdown + HTML report with PNG plots, side by side with the published claims.
 
     The database must exist (exit 2 if not)."""
-    from harvester.report import write_report
-    from harvester.stats import open_existing_db
-
     target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
     written = write_report(open_existing_db(settings.db), target, progress=_progress_printer())
     if verbose or sys.stdout.isatty():

@@ -114,7 +114,9 @@ def plot_lengths(stats: dict[str, Any]) -> bytes:
                    "known length" + (f"; {_n(longer)} of 15 minutes or longer not shown" if longer else ""))
     axes.set_xlabel("Recording length (minutes)")
     axes.set_ylabel("Recordings per 5-second bin")
+    _thousands(axes.yaxis)
     axes.set_xlim(0, max(minutes[-1] + LENGTH_BIN_MS / 60_000, 1))
+    axes.set_ylim(0, max(counts) * 1.2)  # room for the peak labels and the legend
     axes.set_xticks(range(0, int(axes.get_xlim()[1]) + 1))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(loc="upper right")
@@ -134,13 +136,20 @@ def _year_axis(axes) -> None:
     axes.grid(axis="y", alpha=0.3)
 
 
+def _thousands(axis) -> None:
+    """Tick labels with thousands separators (35,000, not 35000)."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
 def _log_axis(axes) -> None:
     """Log scale with 1-2-5 ticks written as plain numbers (10, 20, 50, 1,000)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter
 
     axes.set_yscale("log")
     axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    _thousands(axes.yaxis)
     axes.yaxis.set_minor_formatter(NullFormatter())
 
 
@@ -184,8 +193,6 @@ def plot_release_groups_by_type(stats: dict[str, Any]) -> bytes:
 
 
 def plot_isrc_countries(stats: dict[str, Any]) -> bytes:
-    from matplotlib.ticker import FuncFormatter
-
     title = f"Distinct ISRCs by country code (top {TOP_COUNTRIES})"
     countries = list(stats["isrc_countries"].items())
     if not countries:
@@ -202,7 +209,7 @@ def plot_isrc_countries(stats: dict[str, Any]) -> bytes:
     axes.set_xlabel("Distinct ISRCs")
     axes.set_ylabel("Country code (ISRC characters 1-2)")
     axes.margins(x=0.12)
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    _thousands(axes.xaxis)
     axes.grid(axis="x", alpha=0.3)
     return _png(figure)
 
@@ -216,6 +223,7 @@ def plot_isrc_years(stats: dict[str, Any]) -> bytes:
     axes.bar(years, counts, width=0.85, color="#dd8452")
     axes.set_title(title)
     axes.set_ylabel("Distinct ISRCs")
+    _thousands(axes.yaxis)
     _year_axis(axes)
     return _png(figure)
 
