@@ -313,7 +313,7 @@ def format_table(stats: dict[str, Any]) -> str:
     sections.append(("Recording lengths", [
         _Row("with a known length", number(stats["recordings_with_length"])),
         _Row("without", number(stats["recordings_without_length"])),
-        _Row("longer than 30 minutes", number(stats["length_over_dense_limit"]["count"])),
+        _Row("30 minutes or longer", number(stats["length_over_dense_limit"]["count"])),
         _Row("peaks (5-second bins)", ", ".join(p["centre"] for p in stats["length_peaks"]) or "-"),
     ]))
     years = list(stats["releases_per_year"].items())
