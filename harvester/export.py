@@ -831,7 +831,7 @@ def _sqlite_payload(source: sqlite3.Connection, name: str, staging: Path, select
                              "WHERE instr(licence, ?) > 0", (CC0, _SUPPLEMENTARY_MARK))
             copy.execute("COMMIT")
             copy.execute("VACUUM")
-        known = [*CORE_TABLES, DOCUMENT_TABLE, *SUPPLEMENTARY_TABLES]
+        known = [*CORE_TABLES, DOCUMENT_TABLE, *(SUPPLEMENTARY_TABLES if selection.supplementary else ())]
         row_counts = {table: count_rows(copy, table) for table in known if table in existing}
         return read_provenance(copy, row_counts=row_counts, selection=selection, left_out=left_out,
                                stripped_documents=stripped, payload_format="sqlite", payload_files=[name])
