@@ -463,15 +463,19 @@ def write_parquet_table(conn: sqlite3.Connection, table: str, path: Path, select
     pa = _pyarrow()
     schema = parquet_schema(conn, table, pa)
     written = 0
+    pending: list[Any] = []  # Arrow record batches (compact) waiting to fill a row group
     try:
         with _AtomicFile(path) as partial, pa.parquet.ParquetWriter(partial, schema, compression="zstd") as writer:
-            for batch in iter_batches(conn, table, schema.names, selection, batch_rows=row_group_rows):
-                writer.write_table(pa.Table.from_arrays(_arrow_columns(table, schema, batch, pa), schema=schema))
+            for batch in iter_batches(conn, table, schema.names, selection):
+                pending.append(pa.RecordBatch.from_arrays(_arrow_columns(table, schema, batch, pa), schema=schema))
                 written += len(batch)
+                if sum(b.num_rows for b in pending) >= row_group_rows:
+                    writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+                    pending.clear()
                 if on_progress:
                     on_progress(table, written)
-            if not written:
-                writer.write_table(schema.empty_table())
+            if pending or not written:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
     except OSError as exc:
         raise _write_error(path, exc) from None
     return written
