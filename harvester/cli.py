@@ -17,6 +17,7 @@ import click
 
 from harvester import __version__
 from harvester.errors import HarvesterError
+from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.settings import resolve_settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -138,7 +139,7 @@ def cli(ctx: click.Context, **setting_values):
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}
 
 
-def _progress(verbose: int):
+def _progress():
     """A progress callback drawing one line on a terminal's stderr; None elsewhere."""
     if not sys.stderr.isatty():
         return None
@@ -149,8 +150,8 @@ def _progress(verbose: int):
     return show
 
 
-def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path,
-                   left_out: dict[str, int], stripped_documents: int) -> None:
+def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, left_out: dict[str, int],
+                   stripped_documents: int, removed: list[Path]) -> None:
     """Say what was left out (always: it is a licence matter) and, with -v or on
     a terminal, a one-line summary on stdout."""
     if sys.stderr.isatty():
@@ -161,6 +162,8 @@ def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path,
                    + "; add --include-supplementary-data to export it", err=True)
     if stripped_documents:
         click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
+    for path in removed:
+        click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
     if verbose or sys.stdout.isatty():
         click.echo(f"{what}: {rows:,} rows in {tables} tables -> {out}")
 
@@ -192,11 +195,9 @@ def export():
 @with_settings
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
     """One UTF-8 CSV per table, with a header row, streamed."""
-    from harvester.export import Selection, export_csv
-
-    result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), _progress(verbose))
+    result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), _progress())
     _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
-                   result.stripped_documents)
+                   result.stripped_documents, result.removed)
 
 
 @export.command("parquet")
@@ -206,11 +207,9 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
 @with_settings
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
     """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
-    from harvester.export import Selection, export_parquet
-
-    result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), _progress(verbose))
+    result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), _progress())
     _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
-                   result.stripped_documents)
+                   result.stripped_documents, result.removed)
 
 
 @export.command("datasette-metadata")
@@ -222,8 +221,6 @@ def export_datasette_metadata_command(settings, verbose, out):
 
     Then: datasette data/musicbrainz.db -m data/metadata.json
     """
-    from harvester.export import write_datasette_metadata
-
     path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
     if verbose or sys.stdout.isatty():
         click.echo(f"wrote {path}; run: datasette {settings.db} -m {path}")
@@ -243,9 +240,7 @@ def export_bagit_command(settings, verbose, out, payload_format, documents, incl
     python -m bagit --validate DIR. --documents applies to --format csv (a
     database copy always holds its documents).
     """
-    from harvester.export import Selection, export_bagit
-
     result = export_bagit(settings.db, out, payload_format=payload_format,
-                          selection=Selection(documents, include_supplementary_data), on_progress=_progress(verbose))
+                          selection=Selection(documents, include_supplementary_data), on_progress=_progress())
     _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
-                   result.out, result.left_out, result.stripped_documents)
+                   result.out, result.left_out, result.stripped_documents, [])

@@ -216,6 +216,7 @@ class ExportResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)  # supplementary table -> rows not exported
     stripped_documents: int = 0  # documents exported without their supplementary fields
+    removed: list[Path] = field(default_factory=list)  # files of an earlier export this one does not hold
 
     @property
     def rows(self) -> int:
@@ -389,10 +390,18 @@ def _export_tables(conn: sqlite3.Connection, out_dir: Path, selection: Selection
                    write_table: Callable[..., int], on_progress: ProgressCallback | None) -> ExportResult:
     existing = existing_tables(conn)
     result = ExportResult(out=out_dir, left_out=_left_out(conn, existing, selection))
-    for table in selection.tables(existing):
+    selected = selection.tables(existing)
+    for table in selected:
         path = out_dir / f"{table}.{suffix}"
         result.row_counts[table] = write_table(conn, table, path, selection, on_progress)
         result.files.append(path)
+    # An earlier export with more tables must not leave, say, a CC BY-NC-SA tag.csv
+    # beside a CC0-only export: the folder holds what this export selected.
+    for table in (DOCUMENT_TABLE, *SUPPLEMENTARY_TABLES):
+        stale = out_dir / f"{table}.{suffix}"
+        if table not in selected and stale.exists():
+            stale.unlink()
+            result.removed.append(stale)
     if DOCUMENT_TABLE in result.row_counts and not selection.supplementary:
         result.stripped_documents = count_supplementary_documents(conn)
     return result
@@ -426,14 +435,14 @@ def arrow_type(declared: str, pa: Any) -> Any:
     return pa.string()
 
 
-def _mixed_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+def _mixed_columns(conn: sqlite3.Connection, table: str, pa: Any) -> set[str]:
     """Numeric columns holding a value of another type (SQLite allows it: a
     label code such as 'SPREC' sits in the INTEGER column label_code). Those
     are written as strings rather than failing or losing the value."""
     fits = {"int64": "('integer', 'null')", "double": "('integer', 'real', 'null')"}
     mixed = set()
     for name, declared in table_columns(conn, table):
-        allowed = fits.get(str(arrow_type(declared, _pyarrow())))
+        allowed = fits.get(str(arrow_type(declared, pa)))
         if allowed and conn.execute(f"SELECT 1 FROM [{table}] WHERE typeof([{name}]) NOT IN {allowed} LIMIT 1"
                                     ).fetchone():
             mixed.add(name)
@@ -444,7 +453,7 @@ def parquet_schema(conn: sqlite3.Connection, table: str, pa: Any) -> Any:
     """Arrow schema from the declared column types, with column descriptions
     and the table's licence as metadata."""
     descriptions = COLUMN_DESCRIPTIONS.get(table, {})
-    mixed = _mixed_columns(conn, table)
+    mixed = _mixed_columns(conn, table, pa)
     fields = [pa.field(name, pa.string() if name in mixed else arrow_type(declared, pa),
                        metadata={"description": descriptions[name]} if name in descriptions else None)
               for name, declared in table_columns(conn, table)]

@@ -151,6 +151,15 @@ def test_csv_leaves_supplementary_data_out_unless_asked(source_db, tmp_path):
         db_count(source_db, "document", "licence LIKE '%CC-BY-NC-SA%'")
 
 
+def test_a_cc0_export_removes_supplementary_files_of_an_earlier_export(source_db, tmp_path):
+    export_csv(source_db, tmp_path, Selection(documents=True, supplementary=True))
+    assert (tmp_path / "tag.csv").exists() and (tmp_path / "document.csv").exists()
+    (tmp_path / "notes.txt").write_text("mine")
+    result = export_csv(source_db, tmp_path)
+    assert sorted(p.name for p in result.removed) == ["annotation.csv", "document.csv", "rating.csv", "tag.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{t}.csv" for t in CORE_TABLES] + ["notes.txt"])
+
+
 # -- Parquet --------------------------------------------------------------------------------------------------
 
 def test_parquet_round_trips_with_declared_types(source_db, tmp_path):
