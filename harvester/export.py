@@ -226,13 +226,19 @@ class ExportResult:
 # -- reading ------------------------------------------------------------------------------------------------
 
 def open_source(db_path: str | Path) -> sqlite3.Connection:
-    """Open an existing database read-only (never creating one), in autocommit
-    mode so that `read_snapshot` can hold one read transaction over a whole export."""
+    """Open an existing database (never creating one) for reading only, in
+    autocommit mode so that `read_snapshot` can hold one read transaction over
+    a whole export.
+
+    mode=rw rather than ro: SQLite then still tidies the WAL files away when
+    the last connection closes (and falls back to reading a write-protected
+    file); query_only guarantees nothing is written."""
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"{path}: no such database (harvest or import first, or give --db)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
+        conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         tables = existing_tables(conn)
     except sqlite3.DatabaseError as exc:

@@ -115,6 +115,13 @@ def test_csv_round_trips_every_core_table(source_db, tmp_path):
         assert sorted(exported, key=repr) == as_text
 
 
+def test_export_leaves_the_database_as_it_was(source_db, tmp_path):
+    before = source_db.read_bytes()
+    export_csv(source_db, tmp_path, Selection(documents=True))
+    assert source_db.read_bytes() == before
+    assert not Path(f"{source_db}-wal").exists() and not Path(f"{source_db}-shm").exists()
+
+
 def test_csv_values_match_the_json_bodies(source_db, tmp_path):
     export_csv(source_db, tmp_path)
     release = load_ws2("musicbrainz-android/release_lookup.json")
