@@ -42,3 +42,8 @@ class NormalizeError(HarvesterError):
     def __init__(self, message: str, *, document: str = "document"):
         super().__init__(f"{document}: {message}")
         self.document = document
+
+
+class MissingExtra(HarvesterError):
+    """An optional dependency (a pip extra such as `parquet`) is not installed;
+    the message names the extra to install."""

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import bagit
 
 from harvester import __version__
-from harvester.errors import DatabaseError, HarvesterError, UsageError
+from harvester.errors import DatabaseError, HarvesterError, MissingExtra, UsageError
 from harvester.normalize import CC0, strip_supplementary
 from harvester.store import describe_sqlite_error
 
@@ -414,10 +414,6 @@ def _export_tables(conn: sqlite3.Connection, out_dir: Path, selection: Selection
 
 
 # -- Parquet ------------------------------------------------------------------------------------------------
-
-class MissingExtra(HarvesterError):
-    """An optional dependency is not installed."""
-
 
 def _pyarrow():
     try:
