@@ -18,6 +18,7 @@ import click
 
 from harvester import __version__
 from harvester.errors import HarvesterError
+from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
     check_keys,
@@ -356,3 +357,110 @@ def runs(settings, verbose, as_json, limit):
         click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':9} "
                    f"{row['requests'] or 0:>7} req  {row['entities_written'] or 0:>9,} entities  {row['command']}"
                    + (f"  ({row['error']})" if row['error'] else ""))
+
+
+def _progress():
+    """A progress callback drawing one line on a terminal's stderr; None elsewhere."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(table: str, rows: int) -> None:
+        click.echo(f"\r{table}: {rows:,} rows\033[K", nl=False, err=True)
+
+    return show
+
+
+def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, left_out: dict[str, int],
+                   stripped_documents: int, removed: list[Path]) -> None:
+    """Say what was left out (always: it is a licence matter) and, with -v or on
+    a terminal, a one-line summary on stdout."""
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
+    if left_out:
+        click.echo("left out supplementary data (CC BY-NC-SA 3.0): "
+                   + ", ".join(f"{table} ({n:,} rows)" for table, n in left_out.items())
+                   + "; add --include-supplementary-data to export it", err=True)
+    if stripped_documents:
+        click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
+    for path in removed:
+        click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
+    if verbose or sys.stdout.isatty():
+        click.echo(f"{what}: {rows:,} rows in {tables} tables -> {out}")
+
+
+_OUT_DIR = click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+                        help="Output folder (created if missing; existing files of the same name are replaced).")
+_DOCUMENTS = click.option("--documents", is_flag=True,
+                          help="Also export the document table (the raw JSON of every entity; large).")
+_SUPPLEMENTARY_DATA = click.option(
+    "--include-supplementary-data", is_flag=True,
+    help="Also export tags, ratings and annotations and the full raw documents: CC BY-NC-SA 3.0, "
+         "NonCommercial. Default: CC0 core data only.")
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def export():
+    """Export the database: CSV, Parquet, Datasette metadata, BagIt package.
+
+    Core data (CC0) only, unless --include-supplementary-data is given.
+    Exit codes: 0 done, 1 failed (also: pyarrow missing for parquet),
+    2 no such database or output folder not writable.
+    """
+
+
+@export.command("csv")
+@_OUT_DIR
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
+    """One UTF-8 CSV per table, with a header row, streamed."""
+    result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
+                   result.stripped_documents, result.removed)
+
+
+@export.command("parquet")
+@_OUT_DIR
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
+    """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
+    result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
+                   result.stripped_documents, result.removed)
+
+
+@export.command("datasette-metadata")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Where to write (default: metadata.json next to the database).")
+@with_settings
+def export_datasette_metadata_command(settings, verbose, out):
+    """Datasette metadata: titles, descriptions, column descriptions, source and licence.
+
+    Then: datasette data/musicbrainz.db -m data/metadata.json
+    """
+    path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
+    if verbose or sys.stdout.isatty():
+        click.echo(f"wrote {path}; run: datasette {settings.db} -m {path}")
+
+
+@export.command("bagit")
+@_OUT_DIR
+@click.option("--format", "payload_format", type=click.Choice(["sqlite", "csv"]), default="sqlite",
+              show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data):
+    """A BagIt package: the data, a README data card, SHA-256 manifests.
+
+    DIR must not exist (or be empty). Check it any time with:
+    python -m bagit --validate DIR. --documents applies to --format csv (a
+    database copy always holds its documents).
+    """
+    result = export_bagit(settings.db, out, payload_format=payload_format,
+                          selection=Selection(documents, include_supplementary_data), on_progress=_progress())
+    _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
+                   result.out, result.left_out, result.stripped_documents, [])

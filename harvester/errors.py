@@ -73,3 +73,8 @@ class RequestFailed(HarvesterError):
 
 class ServiceUnavailable(RequestFailed):
     """The server kept answering 503 (rate limit or overload) until attempts ran out."""
+
+
+class MissingExtra(HarvesterError):
+    """An optional dependency (a pip extra such as `parquet`) is not installed;
+    the message names the extra to install."""
