@@ -9,6 +9,7 @@ and nowhere else.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -17,9 +18,22 @@ import click
 
 from harvester import __version__
 from harvester.errors import HarvesterError
+from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
+from harvester.harvest import (
+    SEARCH_ENTITIES,
+    check_keys,
+    estimate,
+    harvest_with_settings,
+    plan_for,
+    read_key_file,
+)
+from harvester.ledger import list_runs
+from harvester.progress import ProgressLine, format_duration
+from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
 from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
+from harvester.store import open_db
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -127,11 +141,12 @@ def with_settings(fn):
 def cli(ctx: click.Context, **setting_values):
     """Harvest open MusicBrainz metadata (CC0) into SQLite, politely.
 
+    \b
     Start with `mbharvest demo` (offline, on bundled real data). Against the
     real service, identify yourself first:
-
         export MBHARVEST_CONTACT=you@example.org
 
+    \b
     Setting options may be given before or after the subcommand.
     Exit codes: 0 finished (or stopped cleanly at a budget), 1 failed,
     2 bad usage or input, 75 another run holds the database's lock.
@@ -140,10 +155,325 @@ def cli(ctx: click.Context, **setting_values):
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}
 
 
-@cli.command()
+# -- harvest and plan ---------------------------------------------------------
+
+_KEY_HELP = {
+    "artist": ("MBID...", "the artist, its release groups, its releases with media, tracks, labels and release "
+                          "groups, and its recordings (also featured ones and ones on no release) with ISRCs "
+                          "and artist credits"),
+    "label": ("MBID...", "the label and its releases with tracks, recordings and ISRCs"),
+    "release-group": ("MBID...", "the release group and its releases with tracks, recordings and ISRCs"),
+    "release": ("MBID...", "the release with its media, tracks, recordings, ISRCs, labels and release group"),
+    "recording": ("MBID...", "the recording with its ISRCs and artist credit"),
+    "isrc": ("CODE...", "every recording carrying each ISRC; invalid codes are reported, never sent"),
+}
+
+
+def _collect_keys(target: str, keys: tuple[str, ...], from_file) -> tuple[list[str], list[str]]:
+    raw = list(keys)
+    if from_file is not None:
+        raw += read_key_file(from_file)
+    if not raw:
+        raise CliError(f"give at least one {_KEY_HELP[target][0].rstrip('.')}"
+                       + (" or --from-file" if target == "isrc" else ""), 2)
+    valid, problems = check_keys(target, raw)
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if not valid:
+        raise CliError("nothing to do: every key was malformed", 2)
+    return valid, problems
+
+
+def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, quiet_gone: bool = False) -> None:
+    """Summary, then the exit code the contract gives this outcome. With
+    quiet_gone (refresh), keys gone upstream are logged and in the ledger,
+    not on stderr: cron mails any output, and a deletion is not a fault."""
+    for key in outcome.gone_keys:
+        message = f"gone: {key} (404: deleted upstream or never existed; marked, not deleted)"
+        if quiet_gone:
+            logging.getLogger("harvester").info(message)
+        else:
+            click.echo(message, err=True)
+    for failure in outcome.failed_keys:
+        click.echo(f"failed: {failure}", err=True)
+    if verbose or sys.stdout.isatty():
+        click.echo(f"{name}: {outcome.status}, {outcome.requests} requests, {outcome.pages} pages, "
+                   f"{outcome.entities_written:,} entities written, {len(outcome.gone_keys)} gone"
+                   + (f", {outcome.invalid_isrcs} invalid ISRCs left out" if outcome.invalid_isrcs else "")
+                   + (f" ({outcome.stop_reason}; run it again to continue)" if outcome.stop_reason else "")
+                   + f" [run {outcome.run_id}]")
+    if outcome.failed_keys:
+        raise CliError(f"{len(outcome.failed_keys)} key(s) failed", 1)
+    if outcome.gone_keys and not outcome.done_keys and outcome.status == "complete" and not quiet_gone:
+        raise CliError("nothing harvested: every key is gone", 1)
+    if problems:
+        raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+
+
+def _run(settings, target: str, plans: list, args: dict, problems: list[str], verbose: int) -> None:
+    progress = ProgressLine()
+    try:
+        outcome = harvest_with_settings(settings, plans, command=f"harvest {target}", args=args,
+                                        on_progress=progress)
+    finally:
+        progress.close()
+    _report_outcome(f"harvest {target}", outcome, problems, verbose)
+
+
+def _show_plan(settings, plans: list) -> None:
+    from harvester.client import WS2Client
+
+    client = WS2Client.from_settings(settings)
+    estimates = estimate(client, plans)
+    for item in estimates:
+        step = item.step
+        what = f"{step.kind} {step.entity}" + (f" by {step.linked}" if step.linked else "")
+        items = "" if item.items is None else f"{item.items:,} items, "
+        click.echo(f"{item.plan}  {what}: {items}{item.requests:,} requests")
+    total = sum(item.requests for item in estimates)
+    seconds = total / settings.rate if settings.rate else 0.0
+    click.echo(f"total: {total:,} requests, about {format_duration(seconds)} at {settings.rate:g} req/s "
+               f"(the estimate itself used {client.requests_made} requests)")
+    if seconds > 86400:
+        click.echo("This needs more than a day of requests: import the JSON dumps instead "
+                   "(mbharvest import-dump; https://data.metabrainz.org/pub/musicbrainz/data/json-dumps/).")
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def harvest():
+    """Pull a slice of MusicBrainz into the database, resumably.
+
+    \b
+    Each page commits with its bookmark: kill it at any moment and run the
+    same command again to continue. --max-requests/--max-runtime stop cleanly
+    between pages (exit 0, ledger says partial).
+
+    \b
+    Examples:
+      mbharvest harvest artist 5b11f4ce-a62d-471e-81fc-a69a8278c7da
+      mbharvest harvest isrc GBAHS1100095 USGF19942501
+      mbharvest harvest isrc --from-file isrcs.txt
+      mbharvest harvest search recording 'isrc:GBAHS11*' --max-results 300
+    """
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def plan():
+    """Requests and time a harvest would take, from a few cheap count probes.
+
+    Takes the same arguments as `mbharvest harvest`, e.g.
+    `mbharvest plan artist 5b11f4ce-a62d-471e-81fc-a69a8278c7da`.
+    """
+
+
+_FROM_FILE = click.option("--from-file", type=click.File("r", encoding="utf-8"), default=None,
+                          help="Also read ISRCs from FILE (one per line, # comments), or - for standard input.")
+
+
+def _key_command(group: click.Group, target: str, run: bool) -> None:
+    metavar, collects = _KEY_HELP[target]
+    verb = "Harvest" if run else "Estimate the requests to harvest"
+
+    def command(settings, verbose, keys, from_file=None):
+        valid, problems = _collect_keys(target, keys, from_file)
+        plans = [plan_for(target, key) for key in valid]
+        if run:
+            _run(settings, target, plans, {"keys": valid}, problems, verbose)
+        else:
+            _show_plan(settings, plans)
+            if problems:
+                raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+
+    command = with_settings(command)
+    if target == "isrc":
+        command = _FROM_FILE(command)
+    command = click.argument("keys", nargs=-1, metavar=metavar)(command)
+    group.command(target, help=f"{verb} {collects}.", context_settings=CONTEXT_SETTINGS)(command)
+
+
+def _search_command(group: click.Group, run: bool) -> None:
+    @group.command("search", context_settings=CONTEXT_SETTINGS)
+    @click.argument("entity", type=click.Choice(SEARCH_ENTITIES))
+    @click.argument("query")
+    @click.option("--max-results", type=click.IntRange(min=1), default=None,
+                  help="Stop after N results (default: every page).")
+    @with_settings
+    def command(settings, verbose, entity, query, max_results):
+        """Every page of a search (Lucene syntax, e.g. 'isrc:GBAHS1100095' or 'artist:Nirvana')."""
+        plans = [plan_for("search", query, max_results=max_results, search_entity=entity)]
+        if run:
+            _run(settings, "search", plans, {"entity": entity, "query": query, "max_results": max_results},
+                 [], verbose)
+        else:
+            _show_plan(settings, plans)
+
+
+for _target in _KEY_HELP:
+    _key_command(harvest, _target, run=True)
+    _key_command(plan, _target, run=False)
+_search_command(harvest, run=True)
+_search_command(plan, run=False)
+
+
+# -- refresh ------------------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@with_settings
+def refresh(settings, verbose):
+    """Keep the database current: the cron entry point.
+
+    \b
+    In order, within --max-requests / --max-runtime (or [refresh] in the
+    config): finish harvests left unfinished, re-harvest the [watch] list,
+    then re-fetch entities older than [refresh] older_than days, oldest first.
+    Quiet unless -v or something is wrong; one run at a time per database
+    (a second exits 75 at once). See README, "Running on a schedule".
+    """
+    progress = ProgressLine()
+    try:
+        outcome = harvest_with_settings(settings, refresh_plans(settings), command="refresh",
+                                        args={"older_than_days": settings.older_than_days}, on_progress=progress)
+    finally:
+        progress.close()
+    _report_outcome("refresh", outcome, [], verbose, quiet_gone=True)
+
+
+# -- the run ledger -----------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of runs.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N runs.")
+@with_settings
+def runs(settings, verbose, as_json, limit):
+    """The run ledger: every harvest, refresh and import with its status and counts."""
+    if not settings.db.exists():
+        raise CliError(f"{settings.db} does not exist yet: nothing has run against it", 2)
+    db = open_db(settings.db)
+    rows = list_runs(db, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no runs yet")
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':9} "
+                   f"{row['requests'] or 0:>7} req  {row['entities_written'] or 0:>9,} entities  {row['command']}"
+                   + (f"  ({row['error']})" if row['error'] else ""))
+
+
+def _progress():
+    """A progress callback drawing one line on a terminal's stderr; None elsewhere."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(table: str, rows: int) -> None:
+        click.echo(f"\r{table}: {rows:,} rows\033[K", nl=False, err=True)
+
+    return show
+
+
+def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, left_out: dict[str, int],
+                   stripped_documents: int, removed: list[Path]) -> None:
+    """Say what was left out (always: it is a licence matter) and, with -v or on
+    a terminal, a one-line summary on stdout."""
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
+    if left_out:
+        click.echo("left out supplementary data (CC BY-NC-SA 3.0): "
+                   + ", ".join(f"{table} ({n:,} rows)" for table, n in left_out.items())
+                   + "; add --include-supplementary-data to export it", err=True)
+    if stripped_documents:
+        click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
+    for path in removed:
+        click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
+    if verbose or sys.stdout.isatty():
+        click.echo(f"{what}: {rows:,} rows in {tables} tables -> {out}")
+
+
+_OUT_DIR = click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+                        help="Output folder (created if missing; existing files of the same name are replaced).")
+_DOCUMENTS = click.option("--documents", is_flag=True,
+                          help="Also export the document table (the raw JSON of every entity; large).")
+_SUPPLEMENTARY_DATA = click.option(
+    "--include-supplementary-data", is_flag=True,
+    help="Also export tags, ratings and annotations and the full raw documents: CC BY-NC-SA 3.0, "
+         "NonCommercial. Default: CC0 core data only.")
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def export():
+    """Export the database: CSV, Parquet, Datasette metadata, BagIt package.
+
+    Core data (CC0) only, unless --include-supplementary-data is given.
+    Exit codes: 0 done, 1 failed (also: pyarrow missing for parquet),
+    2 no such database or output folder not writable.
+    """
+
+
+@export.command("csv")
+@_OUT_DIR
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
+    """One UTF-8 CSV per table, with a header row, streamed."""
+    result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
+                   result.stripped_documents, result.removed)
+
+
+@export.command("parquet")
+@_OUT_DIR
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
+    """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
+    result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
+                   result.stripped_documents, result.removed)
+
+
+@export.command("datasette-metadata")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Where to write (default: metadata.json next to the database).")
+@with_settings
+def export_datasette_metadata_command(settings, verbose, out):
+    """Datasette metadata: titles, descriptions, column descriptions, source and licence.
+
+    Then: datasette data/musicbrainz.db -m data/metadata.json
+    """
+    path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
+    if verbose or sys.stdout.isatty():
+        click.echo(f"wrote {path}; run: datasette {settings.db} -m {path}")
+
+
+@export.command("bagit")
+@_OUT_DIR
+@click.option("--format", "payload_format", type=click.Choice(["sqlite", "csv"]), default="sqlite",
+              show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
+@_DOCUMENTS
+@_SUPPLEMENTARY_DATA
+@with_settings
+def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data):
+    """A BagIt package: the data, a README data card, SHA-256 manifests.
+
+    DIR must not exist (or be empty). Check it any time with:
+    python -m bagit --validate DIR. --documents applies to --format csv (a
+    database copy always holds its documents).
+    """
+    result = export_bagit(settings.db, out, payload_format=payload_format,
+                          selection=Selection(documents, include_supplementary_data), on_progress=_progress())
+    _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
+                   result.out, result.left_out, result.stripped_documents, [])
+
+
+# -- statistics and the report ------------------------------------------------
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the keys are in the README).")
 @with_settings
-def stats(settings, verbose: int, as_json: bool):
+def stats(settings, verbose, as_json):
     """Catalogue figures: counts, ISRCs, lengths, releases per year.
 
     Rows marked gone are left out. The database must exist (exit 2 if not)."""
@@ -151,22 +481,24 @@ def stats(settings, verbose: int, as_json: bool):
     click.echo(stats_json(figures) if as_json else format_table(figures))
 
 
-@cli.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Folder for report.md, report.html and the PNG plots (default: report/ beside the database).")
 @with_settings
-def report(settings, verbose: int, out_dir: str | None):
+def report(settings, verbose, out_dir):
     """Markdown + HTML report with PNG plots, side by side with the published claims.
 
     The database must exist (exit 2 if not)."""
     target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
-    written = write_report(open_existing_db(settings.db), target, progress=_progress_printer())
+    written = write_report(open_existing_db(settings.db), target, progress=_step_line())
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
     if verbose or sys.stdout.isatty():
         click.echo(f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
 
 
-def _progress_printer():
-    """Progress steps on stderr, only when it is a terminal."""
+def _step_line():
+    """A callback showing the current step on one line of a terminal's stderr; None elsewhere."""
     if not sys.stderr.isatty():
         return None
-    return lambda step: click.echo(f"  {step}...", err=True)
+    return lambda step: click.echo(f"\r{step}...\033[K", nl=False, err=True)

@@ -150,6 +150,31 @@ def _initial(db: sqlite_utils.Database) -> None:
             db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
 
 
+# Resumable harvest state: one row per (plan, step), written in the same
+# transaction as the page it follows.
+HARVEST_STATE = {
+    "harvest_bookmark": {
+        "columns": {"plan": str, "step": str, "run_id": int, "next_offset": int, "total": int, "done": int,
+                    "resolved_id": str, "status": str, "updated_at": str},
+        "pk": ("plan", "step"),
+    },
+}
+
+
+@MIGRATIONS(name="0004_harvest_state")
+def _harvest_state(db: sqlite_utils.Database) -> None:
+    for name, spec in HARVEST_STATE.items():
+        db[name].create(spec["columns"], pk=spec["pk"], if_not_exists=True)
+    db["harvest_bookmark"].create_index(["run_id"], if_not_exists=True)
+    db["harvest_bookmark"].create_index(["resolved_id"], if_not_exists=True)
+
+
+# Every table upsert_rows can write, with its key.
+PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
+    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE) for name, spec in tables.items()
+}
+
+
 # Researcher views (rows marked gone are left out, as in `mbharvest stats`)
 # and covering indexes for the statistics' scans.
 VIEWS_V3: dict[str, str] = {
@@ -251,7 +276,7 @@ def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _upsert_sql(table: str, columns: tuple[str, ...]) -> str:
-    pk = TABLES_V1[table]["pk"]
+    pk = PRIMARY_KEYS[table]
     key = (pk,) if isinstance(pk, str) else pk
     updates = [c for c in columns if c not in key]
     action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
@@ -289,6 +314,21 @@ def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetc
     if normalized.documents:
         upsert_rows(db, "document", [{**row, **stamp} for row in normalized.documents])
     return sum(len({row["id"] for row in normalized.rows.get(table, ())}) for table in ENTITY_TABLES)
+
+
+def classify_documents(db: sqlite_utils.Database, documents: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """How many of these documents are new, changed, or the same as stored."""
+    new = updated = unchanged = 0
+    for document in documents:
+        row = db.execute("SELECT json FROM document WHERE entity_type = ? AND entity_id = ?",
+                         [document["entity_type"], document["entity_id"]]).fetchone()
+        if row is None:
+            new += 1
+        elif row[0] == document["json"]:
+            unchanged += 1
+        else:
+            updated += 1
+    return new, updated, unchanged
 
 
 def save_redirect(db: sqlite_utils.Database, row: dict[str, str], *, recorded_at: str) -> None:

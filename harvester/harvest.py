@@ -1,0 +1,464 @@
+"""Harvest plans and their resumable execution.
+
+A command becomes plans (one per key), each a list of steps (lookups,
+browses, searches, ISRC lookups) that fetch every entity once: browses use
+limit=100 and the richest includes the server allows, and advance by the
+number of items actually returned (release pages with recordings are cut at
+500 tracks). Every page commits together with its bookmark, data first. A
+run's bookmarks are deleted in the transaction that marks the run complete,
+so rerunning a killed or budget-stopped command continues where it stopped,
+and rerunning a finished one harvests afresh.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import sqlite_utils
+
+from harvester import ledger
+from harvester.errors import BadRequest, HarvesterError, NotFound, UsageError
+from harvester.normalize import (
+    normalize_entity,
+    normalize_isrc,
+    normalize_isrc_lookup,
+    normalize_page,
+    redirect_row,
+)
+from harvester.store import classify_documents, save, save_redirect, upsert_rows, utc_now
+
+PAGE_LIMIT = 100
+MBID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
+RECORDING_INCLUDES = ("artist-credits", "isrcs")
+RELEASE_GROUP_INCLUDES = ("artist-credits",)
+ISRC_INCLUDES = ("artists", "isrcs")
+SEARCH_ENTITIES = ("artist", "label", "release-group", "release", "recording")
+TARGETS = ("artist", "label", "release-group", "release", "recording", "isrc", "search")
+
+# Where a target's rows go, for marking a key gone.
+_TABLE_OF = {"artist": "artist", "label": "label", "release-group": "release_group",
+             "release": "release", "recording": "recording"}
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # lookup | browse | search | isrc
+    entity: str
+    key: str  # an MBID, an ISRC or a search query
+    linked: str | None = None  # browse: the entity type `key` is
+    includes: tuple[str, ...] = ()
+    max_results: int | None = None
+
+    @property
+    def name(self) -> str:
+        return "|".join([self.kind, self.entity, self.linked or "", "+".join(self.includes), self.key])
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str  # "artist:<mbid>", "isrc:<code>", "search:<entity>:<max>:<query>"
+    target: str
+    seed: str
+    steps: tuple[Step, ...]
+
+
+def plan_for(target: str, seed: str, *, max_results: int | None = None, search_entity: str | None = None) -> Plan:
+    """The steps a perfect client needs for one key. Pure."""
+    if target == "artist":
+        steps = [Step("lookup", "artist", seed),
+                 Step("browse", "release-group", seed, "artist", RELEASE_GROUP_INCLUDES),
+                 Step("browse", "release", seed, "artist", RELEASE_INCLUDES),
+                 Step("browse", "recording", seed, "artist", RECORDING_INCLUDES)]
+    elif target == "label":
+        steps = [Step("lookup", "label", seed), Step("browse", "release", seed, "label", RELEASE_INCLUDES)]
+    elif target == "release-group":
+        steps = [Step("lookup", "release-group", seed, includes=RELEASE_GROUP_INCLUDES),
+                 Step("browse", "release", seed, "release-group", RELEASE_INCLUDES)]
+    elif target == "release":
+        steps = [Step("lookup", "release", seed, includes=RELEASE_INCLUDES)]
+    elif target == "recording":
+        steps = [Step("lookup", "recording", seed, includes=RECORDING_INCLUDES)]
+    elif target == "isrc":
+        steps = [Step("isrc", "recording", seed, includes=ISRC_INCLUDES)]
+    elif target == "search":
+        if search_entity not in SEARCH_ENTITIES:
+            raise UsageError(f"cannot search {search_entity!r}: choose one of {', '.join(SEARCH_ENTITIES)}")
+        steps = [Step("search", search_entity, seed, max_results=max_results)]
+        return Plan(f"search:{search_entity}:{max_results or ''}:{seed}", target, seed, tuple(steps))
+    else:
+        raise UsageError(f"unknown harvest target {target!r} (known: {', '.join(TARGETS)})")
+    return Plan(f"{target}:{seed}", target, seed, tuple(steps))
+
+
+# One lookup that refreshes every column of an entity (refresh of stale rows).
+LOOKUP_INCLUDES = {"artist": (), "label": (), "release-group": RELEASE_GROUP_INCLUDES,
+                   "release": RELEASE_INCLUDES, "recording": RECORDING_INCLUDES}
+
+
+def lookup_plan(entity: str, mbid: str) -> Plan:
+    return Plan(f"lookup:{entity}:{mbid}", "lookup", mbid,
+                (Step("lookup", entity, mbid, includes=LOOKUP_INCLUDES[entity]),))
+
+
+def plan_from_key(plan_key: str) -> Plan:
+    """Rebuild a plan from its key (for finishing bookmarks left by another command)."""
+    target, _, rest = plan_key.partition(":")
+    if target == "lookup":
+        entity, _, mbid = rest.partition(":")
+        return lookup_plan(entity, mbid)
+    if target == "search":
+        entity, _, rest = rest.partition(":")
+        max_results, _, query = rest.partition(":")
+        return plan_for("search", query, max_results=int(max_results) if max_results else None,
+                        search_entity=entity)
+    return plan_for(target, rest)
+
+
+def check_keys(target: str, raw_keys: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Split keys into valid (canonical form) and problems (one line each)."""
+    valid, problems = [], []
+    for raw in raw_keys:
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        if target == "isrc":
+            code = normalize_isrc(raw)
+            if code is None:
+                problems.append(f"invalid ISRC {shown!r}: expected CC-XXX-YY-NNNNN "
+                                "(2 letters, 3 letters or digits, 7 digits)")
+            elif code not in valid:
+                valid.append(code)
+        elif target == "search":
+            if raw.strip():
+                valid.append(raw.strip())
+            else:
+                problems.append("empty search query")
+        else:
+            mbid = raw.strip().lower()
+            if MBID_PATTERN.match(mbid):
+                if mbid not in valid:
+                    valid.append(mbid)
+            else:
+                problems.append(f"invalid MBID {shown!r}: expected a UUID like "
+                                "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    return valid, problems
+
+
+def read_key_file(lines: Iterable[str]) -> list[str]:
+    """Keys from a file, one per line; blank lines and #comments skipped."""
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+class BudgetReached(Exception):
+    """Stop between pages: --max-requests or --max-runtime is used up."""
+
+
+@dataclass
+class Outcome:
+    """What a run did, for the ledger, the summary and the exit code."""
+
+    status: str = ledger.COMPLETE
+    requests: int = 0
+    entities_written: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    pages: int = 0
+    done_keys: list[str] = field(default_factory=list)
+    gone_keys: list[str] = field(default_factory=list)
+    failed_keys: list[str] = field(default_factory=list)
+    invalid_isrcs: int = 0
+    stop_reason: str | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    pages_done: int
+    pages_known: int
+    entities_written: int
+    requests: int
+    elapsed: float
+
+
+class Harvester:
+    """Runs plans against a WS/2 client into a database, one page per transaction."""
+
+    def __init__(self, db: sqlite_utils.Database, client: Any, *, source: str, supplementary: bool = False,
+                 max_requests: int | None = None, max_runtime: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, now: Callable[[], str] = utc_now,
+                 on_progress: Callable[[ProgressEvent], None] | None = None):
+        self.db = db
+        self.client = client
+        self.source = source
+        self.supplementary = supplementary
+        self.max_requests = max_requests
+        self.max_runtime = max_runtime
+        self.clock = clock
+        self.now = now
+        self.on_progress = on_progress
+        self.started = clock()
+        self.requests_at_start = client.requests_made
+        self.outcome = Outcome()
+        self.pages_left: dict[str, int] = {}
+        self.plan_keys: list[str] = []
+
+    # -- budgets and progress --
+
+    def _requests(self) -> int:
+        return self.client.requests_made - self.requests_at_start
+
+    def _check_budget(self) -> None:
+        if self.max_requests is not None and self._requests() >= self.max_requests:
+            raise BudgetReached(f"--max-requests {self.max_requests} reached")
+        if self.max_runtime is not None and self.clock() - self.started >= self.max_runtime:
+            raise BudgetReached(f"--max-runtime {self.max_runtime:g} s reached")
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent(
+                pages_done=self.outcome.pages,
+                pages_known=self.outcome.pages + sum(self.pages_left.values()),
+                entities_written=self.outcome.entities_written, requests=self._requests(),
+                elapsed=self.clock() - self.started))
+
+    # -- bookmarks --
+
+    def _bookmarks(self, plan: Plan) -> dict[str, dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM harvest_bookmark WHERE plan = ?", [plan.key])
+        return {row["step"]: row for row in rows}
+
+    def _bookmark(self, plan: Plan, step: Step, run_id: int, **state: Any) -> None:
+        upsert_rows(self.db, "harvest_bookmark",
+                    [{"plan": plan.key, "step": step.name, "run_id": run_id, "updated_at": self.now(), **state}])
+
+    # -- running --
+
+    def run(self, plans: Iterable[Plan], run_id: int) -> Outcome:
+        """Run every plan (a lazy iterable is fine); returns the outcome, also on a budget stop."""
+        try:
+            for plan in plans:
+                if plan.key in self.plan_keys:
+                    continue
+                self.plan_keys.append(plan.key)
+                self._run_plan(plan, run_id)
+        except BudgetReached as stop:
+            self.outcome.status = ledger.PARTIAL
+            self.outcome.stop_reason = str(stop)
+        self.outcome.requests = self._requests()
+        return self.outcome
+
+    def finish(self, run_id: int, *, status: str, error: str | None = None) -> None:
+        """Record the run's end; a complete run's bookmarks go in the same transaction."""
+        outcome = self.outcome
+        with self.db.atomic():
+            if status == ledger.COMPLETE:
+                self.db.conn.executemany("DELETE FROM harvest_bookmark WHERE plan = ?",
+                                         [(key,) for key in self.plan_keys])
+            ledger.update_run(self.db, run_id, status=status, finished_at=self.now(), requests=self._requests(),
+                              entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
+                              unchanged=outcome.unchanged, gone=len(outcome.gone_keys), error=error)
+
+    def _run_plan(self, plan: Plan, run_id: int) -> None:
+        bookmarks = self._bookmarks(plan)
+        key = plan.seed
+        for step in plan.steps:
+            mark = bookmarks.get(step.name)
+            if mark and mark["status"] == "gone":
+                self.outcome.gone_keys.append(plan.seed)
+                return
+            if mark and mark["resolved_id"]:
+                key = mark["resolved_id"]
+            if mark and mark["done"]:
+                continue
+            try:
+                if step.kind == "lookup":
+                    key = self._lookup(plan, step, run_id)
+                elif step.kind == "isrc":
+                    self._isrc(plan, step, run_id)
+                else:
+                    self._pages(plan, step, key, run_id, start=mark["next_offset"] if mark else 0)
+            except NotFound:
+                self._gone(plan, step, run_id)
+                self.outcome.gone_keys.append(plan.seed)
+                return
+            except BadRequest as exc:
+                self.outcome.failed_keys.append(f"{plan.seed}: {exc}")
+                return
+        self.outcome.done_keys.append(plan.seed)
+
+    def _save(self, normalized: Any) -> int:
+        """Save inside the caller's transaction, counting documents new, updated and unchanged."""
+        new, updated, unchanged = classify_documents(self.db, normalized.documents)
+        self.outcome.new += new
+        self.outcome.updated += updated
+        self.outcome.unchanged += unchanged
+        return save(self.db, normalized, source=self.source, fetched_at=self.now())
+
+    def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
+        self._check_budget()
+        doc = self.client.lookup(step.entity, step.key, includes=step.includes)
+        normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary)
+        resolved = normalized.rows[_TABLE_OF[step.entity]][0]["id"]
+        fetched_at = self.now()
+        with self.db.atomic():
+            written = self._save(normalized)
+            redirect = redirect_row(step.entity, step.key, resolved)
+            if redirect:  # merged upstream: the survivor is stored, the old id marked
+                save_redirect(self.db, redirect, recorded_at=fetched_at)
+                self.db.execute(f"UPDATE [{_TABLE_OF[step.entity]}] SET gone_at = ? WHERE id = ?",
+                                [fetched_at, step.key])
+            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
+        self._count_page(written, normalized.invalid_isrcs)
+        return resolved
+
+    def _isrc(self, plan: Plan, step: Step, run_id: int) -> None:
+        self._check_budget()
+        try:
+            doc = self.client.isrc(step.key, includes=step.includes)
+        except NotFound:
+            doc = {"isrc": step.key, "recordings": []}  # no recording carries it (yet): not an error
+        normalized = normalize_isrc_lookup(doc, supplementary=self.supplementary)
+        with self.db.atomic():
+            written = self._save(normalized)
+            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, status="ok")
+        self._count_page(written, normalized.invalid_isrcs)
+
+    def _pages(self, plan: Plan, step: Step, key: str, run_id: int, *, start: int) -> None:
+        offset = start
+        while True:
+            self._check_budget()
+            if step.kind == "search":
+                limit = PAGE_LIMIT if step.max_results is None else min(PAGE_LIMIT, step.max_results - offset)
+                doc = self.client.search(step.entity, step.key, limit=limit, offset=offset)
+            else:
+                doc = self.client.browse(step.entity, step.linked, key, includes=step.includes,
+                                         limit=PAGE_LIMIT, offset=offset)
+            page = normalize_page(step.entity, doc, supplementary=self.supplementary)
+            offset += page.item_count
+            total = page.total if page.total is not None else offset
+            if step.max_results is not None:
+                total = min(total, step.max_results)
+            done = page.item_count == 0 or offset >= total
+            with self.db.atomic():
+                written = self._save(page.normalized)
+                self._bookmark(plan, step, run_id, next_offset=offset, total=total, done=int(done), status="ok")
+            per_page = max(page.item_count, 1)
+            self.pages_left[plan.key + step.name] = 0 if done else math.ceil((total - offset) / per_page)
+            self._count_page(written, page.normalized.invalid_isrcs)
+            if done:
+                return
+
+    def _gone(self, plan: Plan, step: Step, run_id: int) -> None:
+        """404: the key was deleted upstream (or never existed). Mark, never delete."""
+        table = _TABLE_OF.get(step.entity)
+        with self.db.atomic():
+            if step.kind == "lookup" and table:
+                self.db.execute(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", [self.now(), step.key])
+            self._bookmark(plan, step, run_id, next_offset=0, total=0, done=1, status="gone")
+
+    def _count_page(self, written: int, invalid_isrcs: list) -> None:
+        self.outcome.pages += 1
+        self.outcome.entities_written += written
+        self.outcome.invalid_isrcs += len(invalid_isrcs)
+        self._progress()
+
+
+def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *, command: str, args: Any,
+                source: str, supplementary: bool = False, max_requests: int | None = None,
+                max_runtime: float | None = None, now: Callable[[], str] = utc_now,
+                on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
+    """One ledgered run of plans. The caller holds the run lock.
+
+    A typed error that stops the run (the service unreachable after its
+    retries, the disk full) is recorded as `failed` and raised again; every
+    page committed before it stays, and rerunning continues from there."""
+    run_id = ledger.start_run(db, command, args, now())
+    harvester = Harvester(db, client, source=source, supplementary=supplementary, max_requests=max_requests,
+                          max_runtime=max_runtime, now=now, on_progress=on_progress)
+    try:
+        outcome = harvester.run(plans, run_id)
+    except (HarvesterError, OSError) as exc:
+        harvester.outcome.status = ledger.FAILED
+        harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
+        raise
+    if outcome.failed_keys and outcome.status == ledger.COMPLETE:
+        outcome.status = ledger.FAILED
+    harvester.finish(run_id, status=outcome.status, error="; ".join(outcome.failed_keys) or outcome.stop_reason)
+    outcome.run_id = run_id
+    return outcome
+
+
+def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlite_utils.Database], Iterable[Plan]], *, command: str, args: Any, client: Any = None,
+                          on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
+    """Identify, lock the database, run and record. The client is made (and
+    the contact and rate checked) before anything is opened or sent. `plans`
+    may be a function of the open database (refresh builds them from it)."""
+    from harvester.client import WS2Client
+    from harvester.store import open_db
+
+    client = client or WS2Client.from_settings(settings)
+    with ledger.run_lock(settings.db, command, utc_now()):
+        db = open_db(settings.db)
+        try:
+            if callable(plans):
+                plans = plans(db)
+            return run_harvest(db, client, plans, command=command, args=args, source=f"ws2:{settings.server}",
+                               supplementary=settings.include_supplementary, max_requests=settings.max_requests,
+                               max_runtime=settings.max_runtime, on_progress=on_progress)
+        finally:
+            db.close()
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    plan: str
+    step: Step
+    items: int | None
+    requests: int
+
+
+def _pages(count: int) -> int:
+    """A paged step costs one request even when empty: that is how its count is learnt."""
+    return max(1, math.ceil(count / PAGE_LIMIT))
+
+
+def _release_pages(count: int, mean_tracks: float) -> int:
+    """Release pages with recordings hold at most 100 releases and 500 tracks."""
+    by_items = math.ceil(count / PAGE_LIMIT)
+    by_tracks = math.ceil(count * mean_tracks / 500) if mean_tracks else 0
+    return max(by_items, by_tracks, 1)
+
+
+def estimate(client: Any, plans: list[Plan]) -> list[StepEstimate]:
+    """Requests each step needs, from one cheap probe per browse or search."""
+    estimates = []
+    for plan in plans:
+        for step in plan.steps:
+            if step.kind in ("lookup", "isrc"):
+                estimates.append(StepEstimate(plan.key, step, 1, 1))
+                continue
+            if step.kind == "search":
+                doc = client.search(step.entity, step.key, limit=1, offset=0)
+                count = normalize_page(step.entity, doc).total or 0
+                if step.max_results is not None:
+                    count = min(count, step.max_results)
+                estimates.append(StepEstimate(plan.key, step, count, _pages(count)))
+                continue
+            if step.entity == "release" and "recordings" in step.includes:
+                # one probe of 100 releases with media gives the count and their mean track count
+                doc = client.browse("release", step.linked, plan.seed, includes=("media",), limit=PAGE_LIMIT)
+                releases = doc.get("releases") or []
+                tracks = [m.get("track-count") or 0 for r in releases for m in (r.get("media") or [])]
+                mean = sum(tracks) / len(releases) if releases else 0.0
+                count = int(doc.get("release-count") or 0)
+                estimates.append(StepEstimate(plan.key, step, count, _release_pages(count, mean)))
+                continue
+            doc = client.browse(step.entity, step.linked, plan.seed, limit=1)
+            count = normalize_page(step.entity, doc).total or 0
+            estimates.append(StepEstimate(plan.key, step, count, _pages(count)))
+    return estimates

@@ -1,0 +1,74 @@
+"""One run at a time per database, and the run ledger (`harvest_run`).
+
+The lock is an flock on `<db>.lock`: the kernel releases it when the holder
+dies, so a killed run never blocks the next one. The file also names the
+holder (pid, start time, command) for the refusal message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from harvester.errors import DatabaseError, LockHeld
+
+COMPLETE, PARTIAL, FAILED, RUNNING = "complete", "partial", "failed", "running"
+
+
+@contextmanager
+def run_lock(db_path: str | Path, command: str, started_at: str) -> Iterator[None]:
+    """Hold the database's run lock, or raise LockHeld at once naming the holder."""
+    lock_path = Path(f"{db_path}.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise DatabaseError(f"{lock_path}: cannot create the run lock ({exc.strerror})") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LockHeld(f"{db_path} is in use by another run ({holder}); try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {started_at}: {command}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def start_run(db: sqlite_utils.Database, command: str, args: Any, started_at: str) -> int:
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO harvest_run (command, args, started_at, status, requests, entities_written, pid) "
+            "VALUES (?, ?, ?, ?, 0, 0, ?)",
+            [command, json.dumps(args, ensure_ascii=False), started_at, RUNNING, os.getpid()],
+        )
+    return cursor.lastrowid
+
+
+def update_run(db: sqlite_utils.Database, run_id: int, **fields: Any) -> None:
+    """Set ledger columns; call inside the caller's transaction when it must
+    commit together with data (e.g. the final page and status)."""
+    assignments = ", ".join(f"[{name}] = ?" for name in fields)
+    db.execute(f"UPDATE harvest_run SET {assignments} WHERE id = ?", [*fields.values(), run_id])
+
+
+def list_runs(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM harvest_run ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    return [dict(row) for row in db.query(sql)]

@@ -1,0 +1,52 @@
+"""A one-line progress display on a terminal's stderr; silent elsewhere (cron)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+from harvester.harvest import ProgressEvent
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def describe(event: ProgressEvent) -> str:
+    rate = event.requests / event.elapsed if event.elapsed > 0 else 0.0
+    pages_per_s = event.pages_done / event.elapsed if event.elapsed > 0 else 0.0
+    left = event.pages_known - event.pages_done
+    eta = format_duration(left / pages_per_s) if pages_per_s > 0 and left > 0 else "-"
+    return (f"pages {event.pages_done}/{event.pages_known}  entities {event.entities_written:,}  "
+            f"{rate:.2f} req/s  ETA {eta}")
+
+
+class ProgressLine:
+    """Redraws one line at most a few times a second; only on a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr, interval: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic):
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.interval = interval
+        self.clock = clock
+        self.last = -interval
+        self.width = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self.enabled or self.clock() - self.last < self.interval:
+            return
+        self.last = self.clock()
+        text = describe(event)
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def close(self) -> None:
+        if self.enabled and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()

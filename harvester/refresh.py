@@ -1,0 +1,84 @@
+"""`mbharvest refresh`: the cron entry point.
+
+In order, within the run's budgets: finish plans left unfinished by earlier
+runs (their bookmarks), re-harvest the watchlist, then re-fetch entities
+whose `fetched_at` is older than `older_than` days, oldest first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable, Iterator
+
+import sqlite_utils
+
+from harvester.harvest import Plan, check_keys, lookup_plan, plan_for, plan_from_key, read_key_file
+from harvester.errors import UsageError
+from harvester.settings import Settings
+
+# entity table -> WS/2 entity type
+STALE_TABLES = {"artist": "artist", "label": "label", "release_group": "release-group",
+                "release": "release", "recording": "recording"}
+STALE_BATCH = 200
+
+
+def unfinished_plans(db: sqlite_utils.Database) -> list[Plan]:
+    keys = [row[0] for row in db.execute("SELECT DISTINCT plan FROM harvest_bookmark ORDER BY plan")]
+    return [plan_from_key(key) for key in keys]
+
+
+def watchlist_plans(settings: Settings) -> list[Plan]:
+    """Plans for the [watch] section; a malformed key there is a usage error."""
+    watch = settings.watch
+    plans: list[Plan] = []
+    isrcs = list(watch.isrcs)
+    for path in watch.isrc_files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                isrcs += read_key_file(fh)
+        except OSError as exc:
+            raise UsageError(f"watch.isrc_files: cannot read {path} ({exc.strerror})") from None
+    for target, keys in (("artist", watch.artists), ("label", watch.labels),
+                         ("release-group", watch.release_groups), ("release", watch.releases),
+                         ("recording", watch.recordings), ("isrc", isrcs)):
+        valid, problems = check_keys(target, keys)
+        if problems:
+            raise UsageError(f"{settings.config_path}: [watch] {problems[0]}")
+        plans += [plan_for(target, key) for key in valid]
+    for search in watch.searches:
+        plans.append(plan_for("search", search.query, max_results=search.max_results, search_entity=search.entity))
+    return plans
+
+
+def stale_plans(db: sqlite_utils.Database, older_than_days: float, now: datetime | None = None) -> Iterator[Plan]:
+    """Lookups of entities not fetched for `older_than_days`, oldest first.
+
+    Queried lazily in batches: each refreshed entity gets a new fetched_at
+    and drops out of the next query; one that fails is not tried twice."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = (now - timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    union = " UNION ALL ".join(
+        f"SELECT '{table}' AS entity_table, id, fetched_at FROM [{table}] "
+        f"WHERE fetched_at < :cutoff AND gone_at IS NULL" for table in STALE_TABLES)
+    tried: set[tuple[str, str]] = set()
+    while True:
+        rows = db.execute(f"SELECT entity_table, id FROM ({union}) ORDER BY fetched_at, id LIMIT :limit",
+                          {"cutoff": cutoff, "limit": STALE_BATCH + len(tried)}).fetchall()
+        fresh = [(table, entity_id) for table, entity_id in rows if (table, entity_id) not in tried]
+        if not fresh:
+            return
+        for table, entity_id in fresh:
+            tried.add((table, entity_id))
+            yield lookup_plan(STALE_TABLES[table], entity_id)
+
+
+def refresh_plans(settings: Settings) -> Callable[[sqlite_utils.Database], Iterable[Plan]]:
+    """The refresh run's plans, built once the database is open."""
+    watch = watchlist_plans(settings)  # checked before the database is touched
+
+    def build(db: sqlite_utils.Database) -> Iterable[Plan]:
+        yield from unfinished_plans(db)
+        yield from watch
+        yield from stale_plans(db, settings.older_than_days)
+
+    return build

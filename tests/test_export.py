@@ -1,0 +1,438 @@
+"""Exports against a database built from real MusicBrainz bodies: every
+exported value is compared with the database (read with plain sqlite3) and
+with the JSON bodies themselves."""
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import bagit
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from harvester import store
+from harvester.cli import cli
+from harvester.export import (
+    CORE_TABLES, SUPPLEMENTARY_TABLES, Selection, dump_timestamps, export_bagit, export_csv,
+    export_parquet, id_ranges, write_datasette_metadata,
+)
+from harvester.normalize import SUPPLEMENTARY_KEYS, normalize_entity, normalize_page
+from tests.conftest import load_ws2
+
+ED_SHEERAN_RELEASE = "94ad3a58-a1cc-46a3-acf4-9cb6c1d6f032"
+SOURCE = "https://musicbrainz.org"
+LOOKUPS = [
+    ("release", "musicbrainz-android/release_lookup.json"),
+    ("artist", "musicbrainz-android/artist_lookup.json"),
+    ("label", "musicbrainz-android/label_lookup.json"),
+    ("release-group", "musicbrainz-android/release-group_lookup.json"),
+    ("artist", "picard/artist_arabic.json"),
+    ("release", "wrtag/release/21a03203-91a4-4948-ae1e-2d0977f1bdbc.json"),
+]
+SEARCHES = [("recording", "musicbrainzws2/search/MbRecordingResult.json")]
+RUN_ARGS = {"artist": ["b8a7c51f-362c-4dcb-a259-bc6e0095f0a6"], "dump_timestamp": "2025-11-19 00:00:00+00"}
+
+
+def build_db(path: Path) -> Path:
+    """A WAL database from real bodies, supplementary data included (so the
+    exports have something to leave out), and one run in the ledger."""
+    db = store.open_db(path)
+    with db.atomic():
+        for entity, body in LOOKUPS:
+            store.save(db, normalize_entity(entity, load_ws2(body), supplementary=True),
+                       source=SOURCE, fetched_at="2026-01-02T03:04:05Z")
+        for entity, body in SEARCHES:
+            store.save(db, normalize_page(entity, load_ws2(body), supplementary=True).normalized,
+                       source=SOURCE, fetched_at="2026-01-02T03:04:05Z")
+        db["harvest_run"].insert({"command": "harvest artist", "args": json.dumps(RUN_ARGS),
+                                  "started_at": "2026-01-02T03:00:00Z", "finished_at": "2026-01-02T03:05:00Z",
+                                  "status": "finished", "requests": 7, "entities_written": 140})
+    db.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def source_db(tmp_path_factory) -> Path:
+    return build_db(tmp_path_factory.mktemp("db") / "musicbrainz.db")
+
+
+def db_rows(db_path: Path, table: str) -> tuple[list[str], list[tuple]]:
+    """Columns and rows of a table, read independently of the export code."""
+    conn = sqlite3.connect(db_path)
+    try:
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info([{table}])")]
+        rows = sorted(conn.execute(f"SELECT * FROM [{table}]"), key=repr)
+    finally:
+        conn.close()
+    return columns, rows
+
+
+def db_count(db_path: Path, table: str, where: str = "1") -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM [{table}] WHERE {where}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    return header, rows
+
+
+def has_supplementary_key(doc) -> bool:
+    if isinstance(doc, dict):
+        return any(k in SUPPLEMENTARY_KEYS for k in doc) or any(has_supplementary_key(v) for v in doc.values())
+    if isinstance(doc, list):
+        return any(has_supplementary_key(v) for v in doc)
+    return False
+
+
+def test_fixture_database_has_what_the_tests_need(source_db):
+    # the bodies give supplementary rows to leave out and documents carrying them
+    assert db_count(source_db, "tag") > 0 and db_count(source_db, "rating") > 0
+    assert db_count(source_db, "document", "licence LIKE '%CC-BY-NC-SA%'") > 0
+    assert db_count(source_db, "recording") >= 100
+
+
+# -- CSV ------------------------------------------------------------------------------------------------------
+
+def test_csv_round_trips_every_core_table(source_db, tmp_path):
+    result = export_csv(source_db, tmp_path / "csv")
+    assert sorted(p.name for p in result.files) == sorted(f"{t}.csv" for t in CORE_TABLES)
+    for table in CORE_TABLES:
+        columns, rows = db_rows(source_db, table)
+        header, exported = read_csv(tmp_path / "csv" / f"{table}.csv")
+        assert header == columns
+        assert len(exported) == len(rows) == result.row_counts[table]
+        as_text = sorted(([("" if v is None else str(v)) for v in row] for row in rows), key=repr)
+        assert sorted(exported, key=repr) == as_text
+
+
+def test_export_leaves_the_database_as_it_was(source_db, tmp_path):
+    before = source_db.read_bytes()
+    export_csv(source_db, tmp_path, Selection(documents=True))
+    assert source_db.read_bytes() == before
+    assert not Path(f"{source_db}-wal").exists() and not Path(f"{source_db}-shm").exists()
+
+
+def test_csv_values_match_the_json_bodies(source_db, tmp_path):
+    export_csv(source_db, tmp_path)
+    release = load_ws2("musicbrainz-android/release_lookup.json")
+    header, rows = read_csv(tmp_path / "release.csv")
+    by_id = {row[header.index("id")]: dict(zip(header, row)) for row in rows}
+    assert by_id[ED_SHEERAN_RELEASE]["title"] == release["title"] == "+"
+    assert by_id[ED_SHEERAN_RELEASE]["barcode"] == release["barcode"] == "5052498646524"
+    arabic = load_ws2("picard/artist_arabic.json")
+    header, rows = read_csv(tmp_path / "artist.csv")
+    names = {row[header.index("id")]: row[header.index("name")] for row in rows}
+    assert names[arabic["id"]] == arabic["name"] == "محمد منير"
+    raw = (tmp_path / "artist.csv").read_bytes()
+    assert arabic["name"].encode("utf-8") in raw and not raw.startswith(b"\xef\xbb\xbf")
+
+
+def test_csv_leaves_supplementary_data_out_unless_asked(source_db, tmp_path):
+    result = export_csv(source_db, tmp_path / "cc0", Selection(documents=True))
+    assert not any((tmp_path / "cc0" / f"{t}.csv").exists() for t in SUPPLEMENTARY_TABLES)
+    assert result.left_out == {t: db_count(source_db, t) for t in SUPPLEMENTARY_TABLES if db_count(source_db, t)}
+    header, documents = read_csv(tmp_path / "cc0" / "document.csv")
+    assert len(documents) == db_count(source_db, "document")
+    assert {row[header.index("licence")] for row in documents} == {"CC0-1.0"}
+    assert not any(has_supplementary_key(json.loads(row[header.index("json")])) for row in documents)
+    assert result.stripped_documents == db_count(source_db, "document", "licence LIKE '%CC-BY-NC-SA%'")
+
+    full = export_csv(source_db, tmp_path / "all", Selection(documents=True, supplementary=True))
+    assert full.left_out == {}
+    for table in (*SUPPLEMENTARY_TABLES, "document"):
+        columns, rows = db_rows(source_db, table)
+        header, exported = read_csv(tmp_path / "all" / f"{table}.csv")
+        assert len(exported) == len(rows)
+    header, documents = read_csv(tmp_path / "all" / "document.csv")
+    assert sum(has_supplementary_key(json.loads(row[header.index("json")])) for row in documents) == \
+        db_count(source_db, "document", "licence LIKE '%CC-BY-NC-SA%'")
+
+
+def test_a_cc0_export_removes_supplementary_files_of_an_earlier_export(source_db, tmp_path):
+    export_csv(source_db, tmp_path, Selection(documents=True, supplementary=True))
+    assert (tmp_path / "tag.csv").exists() and (tmp_path / "document.csv").exists()
+    (tmp_path / "notes.txt").write_text("mine")
+    result = export_csv(source_db, tmp_path)
+    assert sorted(p.name for p in result.removed) == ["annotation.csv", "document.csv", "rating.csv", "tag.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{t}.csv" for t in CORE_TABLES] + ["notes.txt"])
+
+
+# -- Parquet --------------------------------------------------------------------------------------------------
+
+def test_parquet_round_trips_with_declared_types(source_db, tmp_path):
+    result = export_parquet(source_db, tmp_path, Selection(supplementary=True))
+    for table in (*CORE_TABLES, *SUPPLEMENTARY_TABLES):
+        columns, rows = db_rows(source_db, table)
+        exported = pq.read_table(tmp_path / f"{table}.parquet")
+        assert exported.column_names == columns
+        assert exported.num_rows == len(rows) == result.row_counts[table]
+        text = [exported.schema.field(c).type == pa.string() for c in columns]
+        expected = [tuple(str(v) if is_text and v is not None else v for v, is_text in zip(row, text))
+                    for row in rows]
+        assert sorted((tuple(r.values()) for r in exported.to_pylist()), key=repr) == sorted(expected, key=repr)
+    recording = pq.read_table(tmp_path / "recording.parquet")
+    assert recording.schema.field("length_ms").type == pa.int64()
+    assert recording.schema.field("video").type == pa.int64()
+    assert recording.schema.field("title").type == pa.string()
+    assert pq.read_table(tmp_path / "rating.parquet").schema.field("value").type == pa.float64()
+    # a column is text only where the database holds text in it (the real label code 'SPREC' here)
+    assert pq.read_schema(tmp_path / "label.parquet").field("label_code").type == pa.string()
+    assert db_count(source_db, "label", "typeof(label_code) = 'text'") > 0
+    assert pq.read_schema(tmp_path / "label.parquet").field("ended").type == pa.int64()
+    assert pq.read_schema(tmp_path / "recording.parquet").metadata[b"license"].startswith(b"CC0 1.0")
+
+
+def test_parquet_values_match_the_json_bodies(source_db, tmp_path):
+    export_parquet(source_db, tmp_path)
+    search = load_ws2("musicbrainzws2/search/MbRecordingResult.json")["recordings"]
+    lengths = {row["id"]: row["length_ms"] for row in pq.read_table(tmp_path / "recording.parquet").to_pylist()}
+    expected = {item["id"]: item.get("length") for item in search}
+    assert {rid: lengths[rid] for rid in expected} == expected
+    assert all(isinstance(v, int) for v in expected.values() if v is not None)
+    releases = {row["id"]: row for row in pq.read_table(tmp_path / "release.parquet").to_pylist()}
+    assert (releases[ED_SHEERAN_RELEASE]["title"], releases[ED_SHEERAN_RELEASE]["barcode"]) == ("+", "5052498646524")
+    arabic = load_ws2("picard/artist_arabic.json")
+    names = {row["id"]: row["name"] for row in pq.read_table(tmp_path / "artist.parquet").to_pylist()}
+    assert names[arabic["id"]] == arabic["name"]
+
+
+def test_parquet_keeps_text_found_in_a_numeric_column(tmp_path):
+    # SQLite lets 'SPREC' sit in INTEGER label_code; it must survive as text, not fail or vanish
+    db_path = tmp_path / "mixed.db"
+    db = store.open_db(db_path)
+    with db.atomic():
+        store.upsert_rows(db, "label", [{"id": "a", "name": "A", "label_code": 7},
+                                        {"id": "b", "name": "B", "label_code": "SPREC"},
+                                        {"id": "c", "name": "C", "label_code": None}])
+    db.close()
+    export_parquet(db_path, tmp_path / "out")
+    table = pq.read_table(tmp_path / "out" / "label.parquet")
+    assert table.schema.field("label_code").type == pa.string()
+    assert {r["id"]: r["label_code"] for r in table.to_pylist()} == {"a": "7", "b": "SPREC", "c": None}
+
+
+def test_parquet_of_an_empty_table_has_its_schema(source_db, tmp_path):
+    export_parquet(source_db, tmp_path)
+    redirects = pq.read_table(tmp_path / "mbid_redirect.parquet")
+    assert redirects.num_rows == 0 and redirects.column_names == ["old_id", "new_id", "entity_type", "recorded_at"]
+
+
+def test_parquet_without_pyarrow_names_the_extra(source_db, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    result = CliRunner().invoke(cli, ["export", "parquet", "--db", str(source_db), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 1
+    assert "mbharvest[parquet]" in result.output
+    assert not (tmp_path / "p").exists()
+
+
+# -- Datasette ------------------------------------------------------------------------------------------------
+
+def test_datasette_metadata_follows_the_documented_format(source_db, tmp_path):
+    path = write_datasette_metadata(source_db, tmp_path / "metadata.json")
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("title", "description", "license", "license_url", "source", "source_url"):
+        assert isinstance(metadata[key], str) and metadata[key]
+    assert metadata["license_url"] == "https://creativecommons.org/publicdomain/zero/1.0/"
+    assert "MetaBrainz" in metadata["source"] and metadata["source_url"] == "https://musicbrainz.org/"
+    assert list(metadata["databases"]) == ["musicbrainz"]  # Datasette names a database after its file stem
+    tables = metadata["databases"]["musicbrainz"]["tables"]
+    assert set(tables) == set(store.TABLES_V1)
+    for name, spec in store.TABLES_V1.items():
+        assert tables[name]["description"]
+        assert set(tables[name]["columns"]) == set(spec["columns"])
+        assert all(isinstance(text, str) and text for text in tables[name]["columns"].values())
+    for name in SUPPLEMENTARY_TABLES:
+        assert tables[name]["license"] == "CC BY-NC-SA 3.0"
+        assert tables[name]["license_url"] == "https://creativecommons.org/licenses/by-nc-sa/3.0/"
+    assert "license" not in tables["recording"]
+
+
+def test_datasette_metadata_cli_default_is_next_to_the_database(source_db, tmp_path):
+    db_path = tmp_path / "data" / "musicbrainz.db"
+    db_path.parent.mkdir()
+    db_path.write_bytes(source_db.read_bytes())
+    result = CliRunner().invoke(cli, ["export", "datasette-metadata", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "data" / "metadata.json").read_text())["databases"]["musicbrainz"]["tables"]
+
+
+# -- BagIt ----------------------------------------------------------------------------------------------------
+
+def bag_info_lines(bag_dir: Path) -> list[str]:
+    return (bag_dir / "bag-info.txt").read_text(encoding="utf-8").splitlines()
+
+
+def validates_on_the_command_line(bag_dir: Path) -> bool:
+    return subprocess.run([sys.executable, "-m", "bagit", "--validate", "--quiet", str(bag_dir)],
+                          capture_output=True).returncode == 0
+
+
+def test_bag_of_the_database_validates_and_detects_one_changed_byte(source_db, tmp_path):
+    bag_dir = tmp_path / "bag"
+    export_bagit(source_db, bag_dir)
+    bag = bagit.Bag(str(bag_dir))
+    bag.validate()
+    assert validates_on_the_command_line(bag_dir)
+    assert "sha256" in bag.algorithms
+    assert sorted(p.name for p in (bag_dir / "data").iterdir()) == ["README.md", "musicbrainz.db"]
+
+    copy = bag_dir / "data" / "musicbrainz.db"
+    for table in CORE_TABLES:
+        assert db_rows(copy, table) == db_rows(source_db, table)
+    conn = sqlite3.connect(copy)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
+    conn.close()
+
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copy.write_bytes(bytes(data))
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(bag_dir)).validate()
+    assert not validates_on_the_command_line(bag_dir)
+
+
+def test_bag_data_card_and_bag_info_carry_licence_counts_and_provenance(source_db, tmp_path):
+    bag_dir = tmp_path / "bag"
+    export_bagit(source_db, bag_dir)
+    card = (bag_dir / "data" / "README.md").read_text(encoding="utf-8")
+    assert "CC0 1.0" in card and "https://creativecommons.org/publicdomain/zero/1.0/" in card
+    assert "MetaBrainz Foundation" in card and "Cite as" in card
+    for table in CORE_TABLES:
+        assert f"| {table} | {db_count(source_db, table)} |" in card
+    assert "harvest artist" in card and "b8a7c51f-362c-4dcb-a259-bc6e0095f0a6" in card
+    assert f"| {SOURCE} | {sum(db_count(source_db, t) for t in store.ENTITY_TABLES)} |" in card
+    assert "2025-11-19 00:00:00+00" in card
+    info = bag_info_lines(bag_dir)
+    assert "Source-Organization: MusicBrainz (MetaBrainz Foundation)" in info
+    assert any(line.startswith("External-Description: ") for line in info)
+    assert f"Row-Count: recording {db_count(source_db, 'recording')}" in info
+    assert "Harvest-Run-Ids: 1" in info and "Dump-Timestamp: 2025-11-19 00:00:00+00" in info
+    assert "Contains-Supplementary-Data: no" in info
+
+
+def test_bag_leaves_supplementary_data_out_by_default(source_db, tmp_path):
+    bag_dir = tmp_path / "bag"
+    result = export_bagit(source_db, bag_dir)
+    copy = bag_dir / "data" / "musicbrainz.db"
+    assert all(db_count(copy, t) == 0 for t in SUPPLEMENTARY_TABLES)
+    assert result.left_out["tag"] == db_count(source_db, "tag")
+    assert db_count(copy, "document") == db_count(source_db, "document")
+    _, documents = db_rows(copy, "document")
+    assert not any(has_supplementary_key(json.loads(row[2])) for row in documents)
+    assert {row[3] for row in documents} == {"CC0-1.0"}
+    # VACUUMed: no free page keeps the deleted rows' bytes
+    conn = sqlite3.connect(copy)
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    conn.close()
+    card = (bag_dir / "data" / "README.md").read_text(encoding="utf-8")
+    assert "not included" in card and f"tag ({db_count(source_db, 'tag')} rows)" in card
+
+
+def test_bag_with_supplementary_data_says_so(source_db, tmp_path):
+    bag_dir = tmp_path / "bag"
+    export_bagit(source_db, bag_dir, payload_format="csv", selection=Selection(supplementary=True))
+    bagit.Bag(str(bag_dir)).validate()
+    for table in SUPPLEMENTARY_TABLES:
+        assert len(read_csv(bag_dir / "data" / f"{table}.csv")[1]) == db_count(source_db, table)
+    card = (bag_dir / "data" / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-NC-SA 3.0" in card and "NonCommercial" in card and "may not be used commercially" in card
+    info = bag_info_lines(bag_dir)
+    assert any(line.startswith("License: ") and "CC BY-NC-SA 3.0" in line and "NonCommercial" in line
+               for line in info)
+    assert "Contains-Supplementary-Data: yes (CC BY-NC-SA 3.0, NonCommercial)" in info
+    assert f"Row-Count: tag {db_count(source_db, 'tag')}" in info
+
+
+def test_bag_of_csv_round_trips(source_db, tmp_path):
+    bag_dir = tmp_path / "bag"
+    export_bagit(source_db, bag_dir, payload_format="csv")
+    assert validates_on_the_command_line(bag_dir)
+    for table in CORE_TABLES:
+        header, exported = read_csv(bag_dir / "data" / f"{table}.csv")
+        assert len(exported) == db_count(source_db, table)
+    assert not (bag_dir / "data" / "tag.csv").exists()
+
+
+def test_bag_copies_committed_rows_still_in_the_write_ahead_log(tmp_path):
+    db_path = build_db(tmp_path / "live.db")
+    writer = sqlite3.connect(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("INSERT INTO artist (id, name) VALUES ('wal-only', 'Only In The WAL')")
+    writer.commit()  # committed, not checkpointed: the main file alone lacks it
+    assert Path(f"{db_path}-wal").stat().st_size > 0
+    export_bagit(db_path, tmp_path / "bag")
+    writer.close()
+    copy = tmp_path / "bag" / "data" / "live.db"
+    assert db_count(copy, "artist", "id = 'wal-only'") == 1
+    assert not Path(f"{copy}-wal").exists()
+    bagit.Bag(str(tmp_path / "bag")).validate()
+
+
+def test_bag_refuses_a_folder_with_files(source_db, tmp_path):
+    (tmp_path / "bag").mkdir()
+    (tmp_path / "bag" / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["export", "bagit", "--db", str(source_db), "--out", str(tmp_path / "bag")])
+    assert result.exit_code == 2 and "not an empty folder" in result.output
+    assert [p.name for p in (tmp_path / "bag").iterdir()] == ["keep.txt"]
+
+
+# -- command line and errors ----------------------------------------------------------------------------------
+
+def test_cli_csv_says_what_it_left_out(source_db, tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(source_db), "export", "csv", "--out", str(tmp_path / "c"), "-v"])
+    assert result.exit_code == 0, result.output
+    assert "left out supplementary data" in result.stderr and "--include-supplementary-data" in result.stderr
+    assert f"{sum(db_count(source_db, t) for t in CORE_TABLES):,} rows in {len(CORE_TABLES)} tables" in result.stdout
+    quiet = CliRunner().invoke(cli, ["export", "csv", "--db", str(source_db), "--out", str(tmp_path / "q"),
+                                     "--include-supplementary-data"])
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert (tmp_path / "q" / "tag.csv").exists()
+
+
+@pytest.mark.parametrize("command", [["csv", "--out", "x"], ["parquet", "--out", "x"], ["bagit", "--out", "x"],
+                                     ["datasette-metadata"]])
+def test_missing_database_is_a_usage_error_and_is_not_created(tmp_path, command):
+    missing = tmp_path / "none.db"
+    result = CliRunner().invoke(cli, ["export", *command, "--db", str(missing)])
+    assert result.exit_code == 2
+    assert "no such database" in result.output
+    assert not missing.exists()
+
+
+def test_unwritable_output_folder_is_a_clear_error(source_db, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for command in (["csv"], ["bagit"]):
+        result = CliRunner().invoke(cli, ["export", *command, "--db", str(source_db), "--out", str(blocker / "out")])
+        assert result.exit_code == 2, result.output
+        assert str(blocker) in result.output and "Traceback" not in result.output
+
+
+def test_not_an_mbharvest_database(tmp_path):
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    result = CliRunner().invoke(cli, ["export", "csv", "--db", str(other), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not an mbharvest database" in result.output
+
+
+# -- pure pieces ----------------------------------------------------------------------------------------------
+
+def test_id_ranges():
+    assert id_ranges([5, 1, 2, 3, 8, 7, 10]) == "1-3, 5, 7-8, 10"
+    assert id_ranges([]) == ""
+
+
+def test_dump_timestamps_come_from_run_args():
+    runs = [{"args": json.dumps({"dump_timestamp": "2025-11-19"})}, {"args": "not json"}, {"args": None},
+            {"args": json.dumps(["x"])}, {"args": json.dumps({"dump_timestamp": "2025-11-19"})}]
+    assert dump_timestamps(runs) == ["2025-11-19"]
