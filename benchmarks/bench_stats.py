@@ -108,7 +108,8 @@ def build(path: Path, recordings: int, seed: int = 1) -> None:
             gone = rng.sample(ids, len(ids) // 200)
             conn.executemany(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", ((STAMP[0], g) for g in gone))
         conn.execute("INSERT INTO harvest_run (command, args, started_at, finished_at, status) "
-                     "VALUES ('import-dump', 'synthetic benchmark corpus', ?, ?, 'finished')", (STAMP[0], STAMP[0]))
+                     "VALUES ('import-dump', ?, ?, ?, 'complete')",
+                     (json.dumps({"paths": ["synthetic"]}), STAMP[0], STAMP[0]))
     conn.execute("ANALYZE")
     db.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -266,7 +267,6 @@ def claim_rows(stats: dict[str, Any]) -> list[list[str]]:
     releases_2023 = _year_count(stats["releases_per_year"], 2023)
     growth = f"{releases_2023 / releases_2015:.2f}x from 2015" if releases_2015 else "no releases dated 2015"
     peaks = ", ".join(p["centre"] for p in stats["length_peaks"]) or "none"
-    share_recordings = stats["recordings"] / KNOWN_TOTALS["recordings"]
     return [
         ["C1", "~256 million tracks of metadata",
          f"{_n(recordings)} recordings; {_n(tracks)} tracks on releases",
@@ -311,17 +311,37 @@ def claim_rows(stats: dict[str, Any]) -> list[list[str]]:
          f"({_n(recordings)} of ~{_millions(KNOWN_TOTALS['recordings'])})",
          "local counts / known MusicBrainz totals (coverage table above)",
          f"{scope}: " + ("a harvest of a few seeds is a sample, not the catalogue" if sample
-                         else "a full dump import is the whole catalogue as of its dump date")
-         + ("" if share_recordings < 1.5 else "; more recordings than MusicBrainz had in Nov 2025")],
+                         else "a full dump import is the whole catalogue as of its dump date")],
     ]
 
 
 # -- the document --
 
+def _format_args(args: Any, shown: int = 10) -> str:
+    """A run's arguments as a reader wants them: the ledger keeps JSON
+    ({"keys": [...]} for a harvest, options for an import or a refresh)."""
+    try:
+        value = json.loads(args) if isinstance(args, str) else args
+    except ValueError:
+        return str(args)
+    if isinstance(value, dict) and set(value) == {"keys"}:
+        value = value["keys"]
+    if isinstance(value, list):
+        more = f" and {len(value) - shown} more" if len(value) > shown else ""
+        return " ".join(str(item) for item in value[:shown]) + more
+    if isinstance(value, dict):
+        return " ".join(f"{key}={item}" for key, item in value.items())
+    return "" if value is None else str(value)
+
+
 def _describe_runs(runs: list[dict[str, Any]]) -> list[str]:
-    return [f"`mbharvest {run['command'] or '?'}{(' ' + str(run['args'])) if run['args'] else ''}` "
-            f"started {run['started_at'] or '?'}, finished {run['finished_at'] or 'not finished'} "
-            f"({run['status'] or 'unknown status'})" for run in runs]
+    described = []
+    for run in runs:
+        args = _format_args(run["args"])
+        described.append(f"`mbharvest {run['command'] or '?'}{' ' + args if args else ''}` "
+                         f"started {run['started_at'] or '?'}, finished {run['finished_at'] or 'not finished'} "
+                         f"({run['status'] or 'unknown status'})")
+    return described
 
 
 def build_report(stats: dict[str, Any], plots: list[Plot], *, database: str, generated_at: str) -> Report:
@@ -335,8 +355,10 @@ def build_report(stats: dict[str, Any], plots: list[Plot], *, database: str, gen
         report.add(("p", "The database is empty: nothing has been harvested or imported yet, so every figure "
                          "below is zero. Run `mbharvest harvest ...` or `mbharvest import-dump ...` first."))
     elif origin["kind"] == "dump import":
-        report.add(("p", "This database is a dump import (MusicBrainz JSON data dumps): it holds the catalogue "
-                         "as of the dump, for the entity types imported."))
+        dumps = ", ".join(f"`{source}`" for source in origin["sources"] if source.startswith("dump"))
+        report.add(("p", "This database is a dump import (MusicBrainz JSON data dumps"
+                         + (f": {dumps}" if dumps else "") + "): it holds the catalogue as of the dump, "
+                         "for the entity types imported."))
     else:
         report.add(("p", "This database is a harvested sample: it holds what the seeds below lead to, not the "
                          "whole catalogue. Its figures describe the sample only."))

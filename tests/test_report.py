@@ -97,7 +97,8 @@ def test_html_is_self_contained(synthetic, tmp_path):
 
 def test_coverage_names_the_seeds(synthetic, tmp_path):
     db, _ = synthetic
-    db["harvest_run"].insert({"id": 1, "command": "harvest artist", "args": "5b11f4ce-a62d-471e-81fc-a69a8278c7da",
+    db["harvest_run"].insert({"id": 1, "command": "harvest artist",
+                              "args": '{"keys": ["5b11f4ce-a62d-471e-81fc-a69a8278c7da"]}',
                               "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:10:00Z",
                               "status": "finished"})
     db.conn.commit()
@@ -110,12 +111,14 @@ def test_coverage_names_the_seeds(synthetic, tmp_path):
 
 def test_coverage_names_a_dump_import(synthetic, tmp_path):
     db, _ = synthetic
-    db["harvest_run"].insert({"id": 1, "command": "import-dump", "args": "recording.tar.xz",
-                              "started_at": "2026-01-02T00:00:00Z", "status": "finished"})
+    db["harvest_run"].insert({"id": 1, "command": "import-dump", "args": '{"paths": ["recording.tar.xz"]}',
+                              "started_at": "2026-01-02T00:00:00Z", "status": "complete"})
+    db.execute("UPDATE release SET source = 'dump:20251122-001001'")
     db.conn.commit()
     write_report(db, tmp_path)
     markdown = (tmp_path / "report.md").read_text()
-    assert "dump import" in markdown and "`mbharvest import-dump recording.tar.xz`" in markdown
+    assert "dump import" in markdown and "`mbharvest import-dump paths=['recording.tar.xz']`" in markdown
+    assert "dumps: `dump:20251122-001001`" in markdown
     assert "whole catalogue as of its dump" in claim_rows(markdown)["C8"][4]
 
 
