@@ -42,3 +42,34 @@ class NormalizeError(HarvesterError):
     def __init__(self, message: str, *, document: str = "document"):
         super().__init__(f"{document}: {message}")
         self.document = document
+
+
+class BadRequest(UsageError):
+    """The server refused the request as malformed (HTTP 400); retrying cannot help."""
+
+    def __init__(self, message: str, *, url: str = ""):
+        super().__init__(f"{url}: server says bad request: {message}" if url else message)
+        self.server_message = message
+        self.url = url
+
+
+class NotFound(HarvesterError):
+    """The entity does not exist (HTTP 404): deleted, or never existed."""
+
+    def __init__(self, url: str):
+        super().__init__(f"{url}: not found (deleted or never existed)")
+        self.url = url
+
+
+class RequestFailed(HarvesterError):
+    """A request still failed after every attempt the retry policy allows."""
+
+    def __init__(self, url: str, attempts: int, reason: str):
+        super().__init__(f"{url}: failed after {attempts} attempts ({reason})")
+        self.url = url
+        self.attempts = attempts
+        self.reason = reason
+
+
+class ServiceUnavailable(RequestFailed):
+    """The server kept answering 503 (rate limit or overload) until attempts ran out."""
