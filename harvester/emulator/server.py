@@ -231,7 +231,8 @@ class Emulator:
     def start(self) -> "Emulator":
         # corpus indexes are built now, so the first request is not slow
         self.corpus.index
-        self.thread = threading.Thread(target=self.server.serve_forever, name="ws2-emulator", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="ws2-emulator", daemon=True)
         self.thread.start()
         return self
 
