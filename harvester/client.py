@@ -18,6 +18,7 @@ import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -234,7 +235,7 @@ class WS2Client:
         read_timeout: float = 45.0,
         retry: RetryPolicy = RetryPolicy(),
         limiter: RateLimiter | None = None,
-        cache_dir: str | None = None,
+        cache_dir: str | Path | None = None,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

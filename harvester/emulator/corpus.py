@@ -156,6 +156,8 @@ class Corpus:
     def _medium(self, medium: Mapping[str, Any], release_credit: list[Doc]) -> Doc:
         tracks = []
         for track in medium.get("tracks") or ():
+            if not track.get("recording"):
+                continue  # a track without its recording cannot be linked; the real service never sends one
             recording = dict(track["recording"])
             if not recording.get("artist-credit"):
                 recording["artist-credit"] = track.get("artist-credit") or []
