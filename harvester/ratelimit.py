@@ -19,6 +19,8 @@ from typing import Callable
 
 import platformdirs
 
+from harvester.errors import UsageError
+
 CACHE_DIR_ENV = "MBHARVEST_CACHE_DIR"
 APP_NAME = "mbharvest"
 
@@ -83,19 +85,25 @@ class RateLimiter:
         """Wait for this process's turn and record the send time; returns the seconds waited."""
         if not self.rate:
             return 0.0
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            return self._wait_and_record()
+        except OSError as exc:
+            raise UsageError(f"cannot use the rate-limit record {self.path} ({exc.strerror}); "
+                             f"set {CACHE_DIR_ENV} to a writable directory") from None
+
+    def _wait_and_record(self) -> float:
         # a fresh open file per call: flock then also excludes other threads of this process
-        with open(self.path, "a+", encoding="ascii") as record:
+        with open(self.path, "a+", encoding="ascii", errors="replace") as record:
             fcntl.flock(record, fcntl.LOCK_EX)
             try:
                 record.seek(0)
                 last_sent = parse_record(record.read())
-                started = self.clock()
-                deadline = started + wait_needed(last_sent, started, self.interval)
-                # a loop, not one sleep: a real sleep may wake early
-                while (remaining := deadline - self.clock()) > 0:
-                    self.sleep(remaining)
-                waited = self.clock() - started
+                # one sleep of a computed length (time.sleep never wakes early), not a loop
+                # re-reading the wall clock: a clock jump during the wait cannot stretch it
+                waited = wait_needed(last_sent, self.clock(), self.interval)
+                if waited > 0:
+                    self.sleep(waited)
                 record.seek(0)
                 record.truncate()
                 record.write(f"{self.clock():.6f}\n")

@@ -159,9 +159,22 @@ def test_browse_paging(emulator, corpus):
 def test_featured_recordings_browse_under_the_guest(emulator, corpus):
     featured = next(r for r in corpus.recordings.values() if len(r["artist-credit"]) == 2)
     guest = featured["artist-credit"][1]["artist"]
-    ids = [r["id"] for r in get(emulator, "/ws/2/recording", artist=guest, limit=100, inc="artist-credits").json()["recordings"]]
-    total = len(corpus.index.recordings_by_artist[guest])
-    assert featured["id"] in ids or total > 100
+    ids, offset, count = [], 0, 1
+    while offset < count:
+        page = get(emulator, "/ws/2/recording", artist=guest, limit=100, offset=offset, inc="artist-credits").json()
+        count = page["recording-count"]
+        ids += [r["id"] for r in page["recordings"]]
+        offset += len(page["recordings"])
+    assert featured["id"] in ids
+    credit = get(emulator, f"/ws/2/recording/{featured['id']}", inc="artist-credits").json()["artist-credit"]
+    assert "".join(part["name"] + part["joinphrase"] for part in credit).count(" feat. ") == 1
+
+
+def test_release_group_browse_by_type(emulator, corpus):
+    artist = next(iter(corpus.artists))
+    groups = get(emulator, "/ws/2/release-group", artist=artist, type="album", limit=100).json()["release-groups"]
+    assert groups and all("album" in {g["primary-type"].lower()} | {t.lower() for t in g["secondary-types"]}
+                          for g in groups)
 
 
 def test_release_browse_with_recordings_is_cut_at_500_tracks(emulator, corpus):

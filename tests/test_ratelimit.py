@@ -6,22 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harvester.errors import UsageError
 from harvester.ratelimit import RateLimiter, parse_record, record_name, wait_needed
 
-
-class FakeTime:
-    """A wall clock that only moves when someone sleeps on it."""
-
-    def __init__(self, start: float = 1_700_000_000.0):
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from conftest import FakeTime
 
 
 def limiter(tmp_path: Path, fake: FakeTime, rate: float = 2.0, host: str = "example.org") -> RateLimiter:
@@ -115,3 +103,11 @@ def test_pure_helpers():
 def test_negative_rate_refused(tmp_path):
     with pytest.raises(ValueError):
         RateLimiter("example.org", -1, cache_dir=tmp_path)
+
+
+def test_unwritable_cache_dir_is_a_usage_error(tmp_path, fake_time):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    lim = RateLimiter("example.org", 1.0, cache_dir=blocker / "sub", clock=fake_time.clock, sleep=fake_time.sleep)
+    with pytest.raises(UsageError, match="MBHARVEST_CACHE_DIR"):
+        lim.acquire()

@@ -352,10 +352,14 @@ def release_matches(corpus: Corpus, release_id: str, types: frozenset[str], stat
         return False
     if types:
         group = corpus.release_groups.get(release.get("release-group") or "", {})
-        group_types = {(group.get("primary-type") or "").lower()} | {t.lower() for t in group.get("secondary-types") or ()}
-        if not group_types & types:
+        if not group_types(group) & types:
             return False
     return True
+
+
+def group_types(group: Mapping[str, Any]) -> set[str]:
+    """A release group's primary and secondary types, lower-cased as the type= filter spells them."""
+    return {(group.get("primary-type") or "").lower()} | {t.lower() for t in group.get("secondary-types") or ()}
 
 
 def browse_ids(corpus: Corpus, entity: str, linked: str, mbid: str,
@@ -367,6 +371,8 @@ def browse_ids(corpus: Corpus, entity: str, linked: str, mbid: str,
     ids = getattr(corpus.index, BROWSE_LINKS[entity][linked]).get(found, [])
     if entity == "release" and (types or statuses):
         ids = [i for i in ids if release_matches(corpus, i, types, statuses)]
+    if entity == "release-group" and types:
+        ids = [i for i in ids if group_types(corpus.release_groups[i]) & types]
     return ids
 
 
