@@ -243,6 +243,8 @@ class WS2Client:
     ):
         self.contact = check_contact(contact)
         check_rate(server, rate)
+        if limiter is not None:
+            check_rate(server, limiter.rate)  # an injected limiter must obey the same ceiling
         self.server = server.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry

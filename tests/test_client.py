@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from harvester.client import (
 )
 from harvester.emulator import Emulator
 from harvester.errors import BadRequest, NotFound, RequestFailed, ServiceUnavailable, UsageError
+from harvester.ratelimit import RateLimiter
 from harvester.settings import Settings
 
 from conftest import CONTACT, FakeTime
@@ -67,6 +67,8 @@ def test_constructor_refuses_without_contact_or_with_fast_rate(emulator, tmp_pat
         WS2Client(emulator.url, "not a contact", 0)
     with pytest.raises(UsageError):
         WS2Client("https://musicbrainz.org", CONTACT, 2.0, cache_dir=str(tmp_path))
+    with pytest.raises(UsageError):
+        WS2Client("https://musicbrainz.org", CONTACT, 1.0, limiter=RateLimiter("musicbrainz.org", 5, cache_dir=tmp_path))
     assert emulator.requests == []
 
 
