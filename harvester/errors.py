@@ -78,3 +78,5 @@ class ServiceUnavailable(RequestFailed):
 class MissingExtra(HarvesterError):
     """An optional dependency (a pip extra such as `parquet`) is not installed;
     the message names the extra to install."""
+
+

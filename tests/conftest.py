@@ -1,14 +1,29 @@
+"""Shared fixtures: real MusicBrainz bodies, an in-memory database, a small
+generated corpus, an emulator factory, fake time."""
+
+from __future__ import annotations
+
 import csv
 import json
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import sqlite_utils
 
+from harvester.emulator import Corpus, Emulator, generate_corpus
 from harvester.store import ensure_db_shape
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WS2 = FIXTURES / "ws2"
+CONTACT = "tests@example.org"
+# real lookups (one of each entity type) that the emulator's real corpus is made of
+REAL_CORPUS_BODIES = (
+    "musicbrainz-android/artist_lookup.json", "musicbrainz-android/label_lookup.json",
+    "sortipy/recordings-line1-ab80a174-1b7d-41c8-bddb-5edfd849d512.json",
+    "musicbrainz-android/release_lookup.json", "musicbrainz-android/release-group_lookup.json",
+    "picard/release.json", "sortipy/releases-line1-58558cec-d9f1-40e4-a857-f7af88883c12.json",
+)
 
 
 def load_ws2(path: str):
@@ -27,3 +42,39 @@ def db():
     database = sqlite_utils.Database(memory=True)
     ensure_db_shape(database)
     return database
+
+
+class FakeTime:
+    """A wall clock that only moves when someone sleeps on it; records every sleep."""
+
+    def __init__(self, start: float = 1_700_000_000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    return generate_corpus(1, artists=12)
+
+
+@pytest.fixture(scope="session")
+def real_corpus() -> Corpus:
+    return Corpus.from_documents(load_ws2(path) for path in REAL_CORPUS_BODIES)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def emulator(corpus: Corpus) -> Iterator[Emulator]:
+    with Emulator(corpus) as emu:
+        yield emu

@@ -1,0 +1,240 @@
+"""WS2Client against the emulator: identity, validation before spending, retries, typed errors."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from harvester.client import (
+    RetryPolicy, WS2Client, check_contact, check_rate, normalize_isrc, parse_retry_after, user_agent,
+)
+from harvester.emulator import Emulator
+from harvester.errors import BadRequest, NotFound, RequestFailed, ServiceUnavailable, UsageError
+from harvester.ratelimit import RateLimiter
+from harvester.settings import Settings
+
+from tests.conftest import CONTACT, FakeTime
+
+
+def client_for(emu: Emulator, fake_time: FakeTime, **options) -> WS2Client:
+    options.setdefault("read_timeout", 0.5)
+    return WS2Client(emu.url, CONTACT, 0, clock=fake_time.clock, sleep=fake_time.sleep, **options)
+
+
+def first(mapping):
+    return next(iter(mapping))
+
+
+# ---- identity and rate checks ----
+
+
+@pytest.mark.parametrize("contact", ["me@example.org", "https://example.org/me", "http://example.org"])
+def test_good_contacts(contact):
+    assert check_contact(f" {contact} ") == contact
+
+
+@pytest.mark.parametrize("contact", [None, "", "   ", "me", "me@", "ftp://example.org", "https://", "example.org"])
+def test_bad_contacts_explain_how_to_set_it(contact):
+    with pytest.raises(UsageError) as raised:
+        check_contact(contact)
+    message = str(raised.value)
+    assert "--contact" in message and "MBHARVEST_CONTACT" in message and "[client] contact" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("server, rate", [
+    ("https://musicbrainz.org", 2.0), ("https://musicbrainz.org", 0), ("https://beta.musicbrainz.org", 1.5),
+    ("http://MusicBrainz.org/", 0), ("http://localhost:5000", -1), ("ftp://mirror", 1.0),
+])
+def test_refused_rates(server, rate):
+    with pytest.raises(UsageError):
+        check_rate(server, rate)
+
+
+@pytest.mark.parametrize("server, rate", [
+    ("https://musicbrainz.org", 1.0), ("https://musicbrainz.org", 0.5), ("http://localhost:5000", 0),
+    ("http://localhost:5000", 50), ("https://notmusicbrainz.org", 5),
+])
+def test_allowed_rates(server, rate):
+    check_rate(server, rate)
+
+
+def test_constructor_refuses_without_contact_or_with_fast_rate(emulator, tmp_path):
+    with pytest.raises(UsageError):
+        WS2Client(emulator.url, None, 0)
+    with pytest.raises(UsageError):
+        WS2Client(emulator.url, "not a contact", 0)
+    with pytest.raises(UsageError):
+        WS2Client("https://musicbrainz.org", CONTACT, 2.0, cache_dir=str(tmp_path))
+    with pytest.raises(UsageError):
+        WS2Client("https://musicbrainz.org", CONTACT, 1.0, limiter=RateLimiter("musicbrainz.org", 5, cache_dir=tmp_path))
+    assert emulator.requests == []
+
+
+def test_user_agent_sent(emulator, corpus, fake_time):
+    client_for(emulator, fake_time).lookup("artist", first(corpus.artists))
+    (entry,) = emulator.requests
+    assert entry["user_agent"] == user_agent(CONTACT) == f"mbharvest/0.1.0 ( {CONTACT} )"
+    assert "fmt=json" in entry["path"]
+
+
+def test_from_settings(emulator, corpus, tmp_path):
+    settings = Settings(server=emulator.url, contact=CONTACT, rate=0, connect_timeout=3, read_timeout=7)
+    client = WS2Client.from_settings(settings)
+    assert client.timeout == (3, 7)
+    assert client.lookup("label", first(corpus.labels))["id"] == first(corpus.labels)
+    with pytest.raises(UsageError):
+        WS2Client.from_settings(Settings(contact=None))
+
+
+# ---- validation before spending a request ----
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.lookup("artist", "not-an-mbid"),
+    lambda c: c.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7d"),
+    lambda c: c.lookup("artists", "5b11f4ce-a62d-471e-81fc-a69a8278c7da"),
+    lambda c: c.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", ["bogus"]),
+    lambda c: c.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", "recordings "),
+    lambda c: c.browse("recording", "label", "5b11f4ce-a62d-471e-81fc-a69a8278c7da"),
+    lambda c: c.browse("artist", "release", "5b11f4ce-a62d-471e-81fc-a69a8278c7da"),
+    lambda c: c.browse("release", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", ["ratings"]),
+    lambda c: c.browse("release", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", limit=101),
+    lambda c: c.browse("release", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", offset=-1),
+    lambda c: c.browse("release", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", release_type="lp"),
+    lambda c: c.browse("release", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", release_status="gone"),
+    lambda c: c.browse("recording", "artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", release_status="official"),
+    lambda c: c.browse("release", "artist", "zz"),
+    lambda c: c.search("recording", "bogusfield:x"),
+    lambda c: c.search("recording", "   "),
+    lambda c: c.search("cdstubs", "x"),
+    lambda c: c.isrc("GB-AYE-06-0149"),
+    lambda c: c.isrc("GBAYE0601498", ["recordings"]),
+])
+def test_invalid_arguments_spend_no_request(emulator, fake_time, call):
+    client = client_for(emulator, fake_time)
+    with pytest.raises(UsageError):
+        call(client)
+    assert client.requests_made == 0
+    assert emulator.requests == []
+
+
+def test_isrc_normalized_and_quoted_fields_ignored(emulator, corpus, fake_time):
+    assert normalize_isrc("gb-aye-06-01498") == "GBAYE0601498"
+    client = client_for(emulator, fake_time)
+    assert client.search("recording", 'recording:"a: b" AND isrc:GBAYE0601498')["count"] == 0
+
+
+# ---- answers ----
+
+
+def test_lookup_browse_search_isrc(emulator, corpus, fake_time):
+    client = client_for(emulator, fake_time)
+    artist = first(corpus.artists)
+    assert client.lookup("artist", artist.upper())["id"] == artist
+    page = client.browse("release", "artist", artist, ["recordings", "isrcs"], limit=100, release_status="official")
+    assert page["release-offset"] == 0 and page["releases"]
+    assert all(r["status"] == "Official" for r in page["releases"])
+    code = next(c for rec in corpus.recordings.values() for c in rec["isrcs"])
+    assert any(code in rec["isrcs"] for rec in client.isrc(code, ["isrcs"])["recordings"])
+    found = client.search("recording", f"isrc:{code}")
+    assert found["count"] >= 1 and found["recordings"][0]["score"] == 100
+    assert client.requests_made == len(emulator.requests) == 4
+
+
+def test_merged_id_returns_survivor_as_is(emulator, corpus, fake_time):
+    old, new = next(iter(corpus.redirects["artist"].items()))
+    assert client_for(emulator, fake_time).lookup("artist", old)["id"] == new
+
+
+def test_404_is_not_found_and_not_retried(emulator, fake_time):
+    client = client_for(emulator, fake_time)
+    with pytest.raises(NotFound) as raised:
+        client.lookup("recording", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert "5b11f4ce-a62d-471e-81fc-a69a8278c7da" in str(raised.value)
+    assert client.requests_made == 1 and len(emulator.requests) == 1
+    assert fake_time.sleeps == []
+
+
+def test_400_is_bad_request_with_server_message(emulator, fake_time):
+    client = client_for(emulator, fake_time)
+    with pytest.raises(BadRequest) as raised:
+        client.get("/ws/2/artist/not-an-mbid", {})  # the raw transport, past the client's own checks
+    assert raised.value.server_message == "Invalid mbid."
+    assert raised.value.exit_code == 2
+    assert client.requests_made == 1
+
+
+# ---- faults and retries ----
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "502", "reset", "slow", "truncated", "html", "html502", "badjson"])
+def test_each_fault_is_recovered_from(corpus, fake_time, fault):
+    artist = first(corpus.artists)
+    with Emulator(corpus, faults={1: fault}, slow_seconds=1.0) as emu:
+        client = client_for(emu, fake_time, read_timeout=0.3)
+        assert client.lookup("artist", artist)["id"] == artist
+        assert client.requests_made == 2
+        assert [e["fault"] for e in emu.requests] == [fault, ""]
+    assert len(fake_time.sleeps) == 1
+
+
+def test_waits_at_least_retry_after(corpus, fake_time):
+    with Emulator(corpus, faults={1: "503:7"}) as emu:
+        client = client_for(emu, fake_time, retry=RetryPolicy(backoff_base=0.01, jitter=0.01))
+        client.lookup("artist", first(corpus.artists))
+    assert fake_time.sleeps and fake_time.sleeps[0] >= 7
+
+
+def test_waits_retry_after_for_real(corpus):
+    with Emulator(corpus, faults={1: "503:1"}) as emu:
+        client = WS2Client(emu.url, CONTACT, 0, retry=RetryPolicy(backoff_base=0.01, jitter=0.01))
+        client.lookup("artist", first(corpus.artists))
+        arrivals = [e["monotonic"] for e in emu.requests]
+    assert arrivals[1] - arrivals[0] >= 1.0
+
+
+def test_backoff_grows(corpus, fake_time):
+    faults = {n: "500" for n in range(1, 5)}
+    with Emulator(corpus, faults=faults) as emu:
+        client_for(emu, fake_time, retry=RetryPolicy(jitter=0)).lookup("artist", first(corpus.artists))
+    assert fake_time.sleeps == [1, 2, 4, 8]
+
+
+def test_exhausted_retries_raise_typed_error(corpus, fake_time):
+    with Emulator(corpus, faults={n: "503" for n in range(1, 10)}) as emu:
+        client = client_for(emu, fake_time, retry=RetryPolicy(attempts=3))
+        with pytest.raises(ServiceUnavailable) as raised:
+            client.lookup("artist", first(corpus.artists))
+    assert raised.value.attempts == 3 and client.requests_made == 3
+    assert "3 attempts" in str(raised.value) and "/ws/2/artist/" in str(raised.value)
+    with Emulator(corpus, faults={n: "reset" for n in range(1, 10)}) as emu:
+        client = client_for(emu, fake_time, retry=RetryPolicy(attempts=2))
+        with pytest.raises(RequestFailed) as raised:
+            client.lookup("artist", first(corpus.artists))
+    assert not isinstance(raised.value, ServiceUnavailable)
+    assert "2 attempts" in str(raised.value) and "connection failed" in str(raised.value)
+
+
+def test_every_attempt_pays_the_limiter(corpus, fake_time, tmp_path):
+    with Emulator(corpus, faults={1: "500", 2: "500"}) as emu:
+        client = WS2Client(emu.url, CONTACT, 1.0, cache_dir=str(tmp_path), clock=fake_time.clock,
+                           sleep=fake_time.sleep, retry=RetryPolicy(backoff_base=0.01, jitter=0))
+        client.lookup("artist", first(corpus.artists))
+    assert client.requests_made == 3
+    # each retry's backoff (0.01 s, 0.02 s) is topped up by the limiter to a full second
+    assert sum(fake_time.sleeps) == pytest.approx(2.0)
+
+
+def test_requests_are_logged(emulator, corpus, fake_time, caplog):
+    with caplog.at_level(logging.INFO, logger="harvester.client"):
+        client_for(emulator, fake_time).lookup("artist", first(corpus.artists))
+    (record,) = [r for r in caplog.records if r.name == "harvester.client"]
+    assert "GET /ws/2/artist/" in record.getMessage() and "-> 200 in" in record.getMessage()
+
+
+def test_parse_retry_after():
+    assert parse_retry_after("3", 0) == 3.0
+    assert parse_retry_after(None, 0) is None and parse_retry_after("soon", 0) is None
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 90.0) == pytest.approx(10.0)
