@@ -17,6 +17,8 @@ from pathlib import Path
 import click
 
 from harvester import __version__
+from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
+from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.errors import HarvesterError
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
@@ -502,3 +504,30 @@ def _step_line():
     if not sys.stderr.isatty():
         return None
     return lambda step: click.echo(f"\r{step}...\033[K", nl=False, err=True)
+
+
+# -- the offline demo ---------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_DEMO_OUT), show_default=True,
+              metavar="DIR", help="Folder for demo.db and demo-report/ (an earlier demo.db there is replaced).")
+def demo(out_dir):
+    """The whole cycle offline, in seconds: harvest, statistics, report.
+
+    \b
+    Serves real MusicBrainz lookup bodies (CC0, bundled with mbharvest) from
+    a local WS/2 emulator on 127.0.0.1 and harvests them through the normal
+    code path (client, rate limiter, run lock, ledger): artists, releases,
+    recordings and ISRCs. Then prints the statistics and writes the report.
+    Needs no network and no contact; setting options do not apply to it.
+    """
+    try:
+        result = run_demo(out_dir, say=click.echo)
+    except HarvesterError as exc:
+        raise CliError(str(exc), exc.exit_code) from None
+    click.echo("")
+    click.echo(format_table(result.stats))
+    click.echo("")
+    click.echo(where_things_are(result))
+    click.echo("")
+    click.echo(next_steps())
