@@ -16,18 +16,12 @@ from click.testing import CliRunner
 
 from harvester.cli import cli
 from harvester.emulator import Emulator, generate_corpus
+from tests.conftest import CONTACT
 from tests.truth import artist_truth, credited, isrc_truth, label_truth, release_group_truth, stored
 
-CONTACT = "tests@example.org"
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No config from the repository, a private rate-limit record."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MBHARVEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("MBHARVEST_CONTACT", "MBHARVEST_SERVER", "MBHARVEST_RATE", "MBHARVEST_DB", "MBHARVEST_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,13 @@ from click.testing import CliRunner
 from harvester.cli import cli
 from harvester.emulator import Emulator, generate_corpus
 from tests.test_harvest import assert_equal_truth, prolific_artist
+from tests.conftest import CONTACT
 from tests.truth import artist_truth
 
-CONTACT = "tests@example.org"
 LONG_AGO = "2000-01-01T00:00:00Z"
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MBHARVEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("MBHARVEST_CONTACT", "MBHARVEST_SERVER", "MBHARVEST_RATE", "MBHARVEST_DB", "MBHARVEST_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def write_config(tmp_path, emu, *, artists=(), recordings=(), older_than=30, rate=0, extra=""):
