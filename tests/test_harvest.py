@@ -14,6 +14,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from harvester import __version__
 from harvester.cli import cli
 from harvester.emulator import Emulator, generate_corpus
 from tests.conftest import CONTACT
@@ -74,6 +75,7 @@ def test_prolific_artist_equals_truth_at_the_floor(corpus, emulator, tmp_path):
     assert_equal_truth(db, truth)
     assert len(emulator.requests) <= truth.floor + 2
     assert len(emulator.requests) == truth.floor  # no faults: exactly the floor
+    assert {r["user_agent"] for r in emulator.requests} == {f"mbharvest/{__version__} ( {CONTACT} )"}
     cut_pages = [r for r in emulator.requests if "/ws/2/release?" in r["path"] and "recordings" in r["path"]]
     assert len(cut_pages) >= 2
     ledger = db.execute("SELECT status, requests FROM harvest_run").fetchall()
