@@ -132,6 +132,9 @@ def with_settings(fn):
         except HarvesterError as exc:
             logging.getLogger("harvester").info("error: %s", exc)
             raise CliError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise CliError("interrupted: everything committed so far is kept; run the same command again "
+                           "to continue", 1) from None
 
     return wrapper
 
