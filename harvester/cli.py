@@ -528,6 +528,8 @@ def demo(out_dir):
         result = run_demo(out_dir, say=click.echo)
     except HarvesterError as exc:
         raise CliError(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise CliError("interrupted: run mbharvest demo again to start afresh", 1) from None
     click.echo("")
     click.echo(format_table(result.stats))
     click.echo("")

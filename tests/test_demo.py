@@ -18,6 +18,7 @@ import harvester
 from harvester.cli import cli
 
 DEMO_DATA = Path(harvester.__file__).parent / "data" / "demo"
+pytestmark = pytest.mark.usefixtures("isolated")  # conftest: no config, no MBHARVEST_*, private cache
 PLOTS = ("length_histogram.png", "releases_per_year.png", "release_groups_per_year_by_type.png",
          "isrc_countries.png", "isrc_reference_years.png")
 
@@ -66,15 +67,6 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "create_connection", create_connection)
     return attempts
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MBHARVEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("MBHARVEST_CONTACT", "MBHARVEST_SERVER", "MBHARVEST_RATE", "MBHARVEST_DB", "MBHARVEST_CONFIG",
-                 "MBHARVEST_MAX_REQUESTS", "MBHARVEST_MAX_RUNTIME"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def bundled_truth() -> tuple[dict[str, int | None], set[tuple[str, str]], set[str]]:
