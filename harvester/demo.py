@@ -44,12 +44,12 @@ DEMO_CONTACT = "mbharvest-demo@example.invalid"
 # The emulator is a mirror, so the musicbrainz.org ceiling of 1 req/s does not
 # apply; the limiter stays in the path all the same.
 DEMO_RATE = 50.0
-# What the demo harvests, in this order: (target, why).
+# What the demo harvests, in this order: (target, its keys' noun, what each key brings).
 TARGETS = (
-    ("artist", "artists credited on the bundled releases: lookup + release groups, releases, recordings"),
-    ("release", "each bundled release with media, tracks, recordings, ISRCs and labels"),
-    ("recording", "each bundled recording with its ISRCs"),
-    ("isrc", "every bundled ISRC: which recordings carry it"),
+    ("artist", "artists", "with release groups, releases, recordings"),
+    ("release", "releases", "with media, tracks, recordings, ISRCs, labels"),
+    ("recording", "recordings", "with ISRCs and artist credits"),
+    ("isrc", "ISRCs", "with the recordings carrying them"),
 )
 # For the "what next" text: Nirvana, the artist of the README's examples.
 EXAMPLE_ARTIST = "5b11f4ce-a62d-471e-81fc-a69a8278c7da"
@@ -106,7 +106,7 @@ def demo_keys(documents: list[Document], corpus: Corpus) -> list[tuple[str, tupl
                for target in ("release", "recording")}
     isrcs = sorted({code for recording in corpus.recordings.values() for code in recording["isrcs"]})
     keys = {"artist": artists, **by_type, "isrc": isrcs}
-    return [(target, tuple(keys[target])) for target, _ in TARGETS]
+    return [(target, tuple(keys[target])) for target, _, _ in TARGETS]
 
 
 def remove_old_database(db_path: Path) -> None:
@@ -143,20 +143,20 @@ def run_demo(out_dir: str | Path = DEFAULT_OUT, *, say: Callable[[str], None] = 
     documents = bundled_documents()
     corpus = Corpus.from_documents(documents)
     releases = sum(1 for entity, _ in documents if entity == "release")
-    say(f"Loaded {len(documents)} real MusicBrainz lookup bodies (CC0) bundled with mbharvest: "
-        f"{releases} releases and {len(documents) - releases} recordings, holding "
-        f"{len(corpus.recordings)} recordings, {len(corpus.artists)} artists, {len(corpus.labels)} labels.")
+    say(f"Loaded {len(documents)} real MusicBrainz lookup bodies (CC0, bundled): {releases} releases and "
+        f"{len(documents) - releases} recordings,")
+    say(f"holding {len(corpus.recordings)} recordings, {len(corpus.artists)} artists and {len(corpus.labels)} labels.")
     remove_old_database(db_path)
 
     steps = []
     with tempfile.TemporaryDirectory(prefix="mbharvest-demo-") as cache_dir, Emulator(corpus) as emulator:
-        say(f"Started the local WS/2 emulator at {emulator.url} (no network is used).")
+        say(f"Started the local WS/2 emulator at {emulator.url}: no network is used.")
         settings = Settings(db=db_path, server=emulator.url, rate=DEMO_RATE, contact=DEMO_CONTACT)
         # a private rate-limit record: the demo's server is its own, shared with no one
         with WS2Client.from_settings(settings, cache_dir=cache_dir, session=_no_proxy_session()) as client:
-            for number, (target, keys) in enumerate(demo_keys(documents, corpus), start=1):
-                why = dict(TARGETS)[target]
-                say(f"[{number}/{len(TARGETS) + 1}] mbharvest harvest {target}: {len(keys)} keys ({why})")
+            for number, ((target, keys), (_, noun, brings)) in enumerate(zip(demo_keys(documents, corpus), TARGETS),
+                                                                          start=1):
+                say(f"[{number}/{len(TARGETS) + 1}] mbharvest harvest {target}: {len(keys)} {noun}, {brings}")
                 outcome = harvest_with_settings(settings, [plan_for(target, key) for key in keys],
                                                 command=f"harvest {target}", args={"keys": list(keys)},
                                                 client=client)
@@ -167,7 +167,7 @@ def run_demo(out_dir: str | Path = DEFAULT_OUT, *, say: Callable[[str], None] = 
                     f"{outcome.entities_written:,} entities written [run {outcome.run_id}]")
                 steps.append(DemoStep(target, keys, outcome))
 
-    say(f"[{len(TARGETS) + 1}/{len(TARGETS) + 1}] mbharvest report: statistics and plots into {report_dir}")
+    say(f"[{len(TARGETS) + 1}/{len(TARGETS) + 1}] mbharvest report: statistics, plots, report.md and .html")
     db = open_existing_db(db_path)
     try:
         stats = compute_stats(db)
@@ -178,18 +178,17 @@ def run_demo(out_dir: str | Path = DEFAULT_OUT, *, say: Callable[[str], None] = 
 
 
 def where_things_are(result: DemoResult) -> str:
-    plots = [path.name for path in result.report_files if path.suffix == ".png"]
+    plots = sum(1 for path in result.report_files if path.suffix == ".png")
     db = result.db
     return "\n".join([
         f"Done in {result.seconds:.1f} s, {sum(s.outcome.requests for s in result.steps)} requests to the emulator.",
         f"  database: {db}",
-        f"  report:   {result.report_dir / 'report.html'} (one self-contained file), "
-        f"{result.report_dir / 'report.md'}, and {len(plots)} PNG plots ({', '.join(plots)})",
+        f"  report:   {result.report_dir / 'report.html'} (open it in a browser; "
+        f"also report.md and {plots} PNG plots there)",
         "Look around:",
         f"  mbharvest stats --db {db}",
         f"  mbharvest runs --db {db}",
-        f"  sqlite3 -header -column {db} \"SELECT title, length, isrcs FROM recording_with_isrcs "
-        "WHERE isrc_count > 0 LIMIT 10\"",
+        f"  sqlite3 -column {db} \"SELECT title, isrcs FROM recording_with_isrcs WHERE isrc_count > 0\"",
     ])
 
 
@@ -201,5 +200,6 @@ def next_steps() -> str:
         f"  mbharvest plan artist {EXAMPLE_ARTIST}      # what it would cost (a few probes)",
         f"  mbharvest harvest artist {EXAMPLE_ARTIST}   # into data/musicbrainz.db",
         "  mbharvest stats && mbharvest report",
-        "For more than a few thousand entities, import the JSON dumps instead (see README.md).",
+        "For whole tables (more than a day of requests), import the JSON dumps instead:",
+        "  README.md, \"Importing the JSON dumps\".",
     ])
