@@ -98,15 +98,15 @@ def bundled_documents() -> list[Document]:
     return documents
 
 
-def demo_keys(documents: list[Document], corpus: Corpus) -> list[tuple[str, tuple[str, ...]]]:
+def demo_keys(documents: list[Document], corpus: Corpus) -> dict[str, tuple[str, ...]]:
     """The keys of each demo harvest: every artist with a release in the corpus,
     every bundled release and recording, every ISRC. Sorted, so runs repeat."""
     artists = sorted(a for a in corpus.artists if corpus.index.releases_by_artist.get(a))
     by_type = {target: sorted({body["id"] for entity, body in documents if entity == target})
                for target in ("release", "recording")}
     isrcs = sorted({code for recording in corpus.recordings.values() for code in recording["isrcs"]})
-    keys = {"artist": artists, **by_type, "isrc": isrcs}
-    return [(target, tuple(keys[target])) for target, _, _ in TARGETS]
+    return {"artist": tuple(artists), "release": tuple(by_type["release"]),
+            "recording": tuple(by_type["recording"]), "isrc": tuple(isrcs)}
 
 
 def remove_old_database(db_path: Path) -> None:
@@ -154,8 +154,9 @@ def run_demo(out_dir: str | Path = DEFAULT_OUT, *, say: Callable[[str], None] = 
         settings = Settings(db=db_path, server=emulator.url, rate=DEMO_RATE, contact=DEMO_CONTACT)
         # a private rate-limit record: the demo's server is its own, shared with no one
         with WS2Client.from_settings(settings, cache_dir=cache_dir, session=_no_proxy_session()) as client:
-            for number, ((target, keys), (_, noun, brings)) in enumerate(zip(demo_keys(documents, corpus), TARGETS),
-                                                                          start=1):
+            keys_of = demo_keys(documents, corpus)
+            for number, (target, noun, brings) in enumerate(TARGETS, start=1):
+                keys = keys_of[target]
                 say(f"[{number}/{len(TARGETS) + 1}] mbharvest harvest {target}: {len(keys)} {noun}, {brings}")
                 outcome = harvest_with_settings(settings, [plan_for(target, key) for key in keys],
                                                 command=f"harvest {target}", args={"keys": list(keys)},
