@@ -135,6 +135,14 @@ INDEXES_V1: list[tuple[str, tuple[str, ...]]] = [
 
 ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording")
 
+# One row per dump file imported: lines_committed is the resume position,
+# written in the same transaction as the rows of those lines.
+DUMP_IMPORT_COLUMNS: dict[str, type] = {
+    "entity_type": str, "dump_timestamp": str, "size_bytes": int, "path": str, "status": str,
+    "lines_committed": int, "lines_skipped": int, "entities_written": int,
+    "started_at": str, "updated_at": str, "finished_at": str,
+}
+
 MIGRATIONS = Migrations("mbharvest")
 
 
@@ -148,6 +156,27 @@ def _initial(db: sqlite_utils.Database) -> None:
     for name, spec in TABLES_V1.items():
         if spec.get("fts"):
             db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
+
+
+@MIGRATIONS(name="0002_dump_import")
+def _dump_import(db: sqlite_utils.Database) -> None:
+    """Where each dump import stands (so an interrupted one resumes), and
+    full-text update triggers that fire only when an indexed column changes
+    (a refreshed fetched_at or source no longer rewrites the index)."""
+    db["dump_import"].create(DUMP_IMPORT_COLUMNS, pk=("entity_type", "dump_timestamp", "size_bytes"),
+                             if_not_exists=True)
+    for name, spec in TABLES_V1.items():
+        columns = spec.get("fts")
+        if not columns:
+            continue
+        listed = ", ".join(f'"{column}"' for column in columns)
+        old_values = ", ".join(f'old."{column}"' for column in columns)
+        new_values = ", ".join(f'new."{column}"' for column in columns)
+        db.execute(f'DROP TRIGGER IF EXISTS "{name}_au"')
+        db.execute(
+            f'CREATE TRIGGER "{name}_au" AFTER UPDATE OF {listed} ON "{name}" BEGIN\n'
+            f'  INSERT INTO "{name}_fts" ("{name}_fts", rowid, {listed}) VALUES(\'delete\', old.rowid, {old_values});\n'
+            f'  INSERT INTO "{name}_fts" (rowid, {listed}) VALUES (new.rowid, {new_values});\nEND')
 
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
@@ -199,7 +228,10 @@ def _upsert_sql(table: str, columns: tuple[str, ...]) -> str:
     pk = TABLES_V1[table]["pk"]
     key = (pk,) if isinstance(pk, str) else pk
     updates = [c for c in columns if c not in key]
-    action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
+    # An update that would change nothing is skipped: no write, no full-text
+    # trigger (re-imports and entities repeated across pages cost a lookup).
+    action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)
+              + " WHERE " + " OR ".join(f"[{c}] IS NOT excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
     return (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(key)}) {action}")
 

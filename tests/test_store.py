@@ -67,7 +67,8 @@ def test_contract_tables_keys_and_columns(db):
 
 def test_table_set_is_exactly_the_schema(db):
     base = {name for name in db.table_names() if "_fts" not in name}
-    assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "_sqlite_migrations"}
+    assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "_sqlite_migrations",
+                    "dump_import"}
     assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
 
 
@@ -202,7 +203,7 @@ def test_open_db_uses_wal_and_is_idempotent(tmp_path):
     applied = [row["name"] for row in db["_sqlite_migrations"].rows]
     db.close()
     db = open_db(path)
-    assert [row["name"] for row in db["_sqlite_migrations"].rows] == applied == ["0001_initial"]
+    assert [row["name"] for row in db["_sqlite_migrations"].rows] == applied == ["0001_initial", "0002_dump_import"]
     ensure_db_shape(db)
 
 
