@@ -21,6 +21,7 @@ import lzma
 import os
 import queue
 import re
+import sqlite3
 import tarfile
 import threading
 import time
@@ -33,9 +34,9 @@ from typing import IO, Callable, Iterator
 
 import sqlite_utils
 
-from harvester.errors import HarvesterError, NormalizeError, UsageError
+from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
-from harvester.store import save, utc_now
+from harvester.store import describe_sqlite_error, save, utc_now
 
 BATCH_LINES = 5000
 BATCH_SECONDS = 1.0
@@ -54,6 +55,18 @@ _READ_ERRORS = (EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, OSError)
 
 class DumpError(HarvesterError):
     """A dump is corrupt, truncated or holds a malformed line (exit 1)."""
+
+
+class _Unreadable(Exception):
+    """The compressed stream or the archive broke while its lines were read."""
+
+
+def _readable(lines: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines, with a failure to read them told apart from every other error."""
+    try:
+        yield from lines
+    except _READ_ERRORS as exc:
+        raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -227,9 +240,9 @@ def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> 
             return
     except _READ_ERRORS as exc:
         raise DumpError(f"{path}: the archive is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-    wanted = f"mbdump/{options.entity_type}" if options.entity_type else "an mbdump/<entity> member"
+    wanted = f"mbdump/{options.entity_type}" if options.entity_type else "mbdump/<entity> member"
     found = f" (it holds {', '.join(unknown)}; importable: {', '.join(ENTITY_TYPES)})" if unknown else ""
-    raise UsageError(f"{path}: no {wanted} to import{found}")
+    raise UsageError(f"{path}: holds no {wanted} to import{found}")
 
 
 @contextmanager
@@ -295,9 +308,9 @@ class _Committer:
                 self._queue.task_done()
 
     def _raise(self) -> None:
+        """The first commit error, again on every call: nothing after it is committed."""
         if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+            raise self._error
 
     def submit(self, *item) -> None:
         self._raise()
@@ -348,7 +361,7 @@ class _Importer:
     def _read(self, committer: _Committer, resume_after: int, stop_at: float | None,
               progress: Callable[[int, int], None] | None) -> bool:
         entity_type, options, result = self.part.entity_type, self.options, self.result
-        lines = self.part.lines
+        lines = _readable(self.part.lines)
         position = 0
         batch = Normalized()
         try:
@@ -377,12 +390,12 @@ class _Importer:
                     if stopping:
                         return False
                     batch, in_batch, batch_started = Normalized(), 0, time.monotonic()
-        except _READ_ERRORS as exc:
+        except _Unreadable as exc:
             committer.submit(batch if position > resume_after else Normalized(), max(position, resume_after),
                              "failed", self.skipped)
             committer.drain()
             raise DumpError(f"{self.path}: the archive is truncated or corrupt after line {position:,} "
-                            f"({type(exc).__name__}: {exc}); every line before it is saved") from None
+                            f"({exc}); every line before it is saved") from None
         result.lines_read = position
         committer.submit(batch, position, "complete", self.skipped)
         return True
@@ -478,13 +491,17 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
                                    "keep_documents": options.keep_documents})
     results: list[DumpResult] = []
     written = 0
+    db_path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
     cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
     autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
     try:
         for path in paths:
-            result = import_dump(db, path, options, stop_at=stop_at, progress=progress)
+            try:
+                result = import_dump(db, path, options, stop_at=stop_at, progress=progress)
+            except sqlite3.Error as exc:
+                raise DatabaseError(describe_sqlite_error(db_path, exc)) from None
             results.append(result)
             written += result.entities_written
             if on_result is not None:
