@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import tarfile
 import time
 import uuid
@@ -108,4 +109,35 @@ def write_recording_dump(path: Path, count: int, seed: int = 2025, timestamp: st
             info.size, info.mtime = len(data), int(time.time())
             tar.addfile(info, io.BytesIO(data))
         tar.add(lines_path, arcname="mbdump/recording")
+    lines_path.unlink()
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def copies_with_fresh_ids(texts: list[str], count: int, seed: int = 2025) -> Iterator[str]:
+    """`count` JSON lines cycling through real bodies, each copy with every
+    MBID replaced (consistently within the copy), so each is a new entity
+    with new tracks, recordings and credits: heavier than real data, where
+    artists and labels recur."""
+    rng = random.Random(seed)
+    for index in range(count):
+        fresh: dict[str, str] = {}
+        yield _UUID.sub(lambda m: fresh.setdefault(m.group(0), _uuid(rng)), texts[index % len(texts)])
+
+
+def write_lines_dump(path: Path, entity: str, lines: Iterator[str], timestamp: str = TIMESTAMP,
+                     preset: int = 1) -> None:
+    """`<entity>.tar.xz` with TIMESTAMP and mbdump/<entity> from JSON lines."""
+    path = Path(path)
+    lines_path = path.with_name(path.name + ".lines.tmp")
+    with open(lines_path, "w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line + "\n")
+    with tarfile.open(path, "w:xz", preset=preset) as tar:
+        data = (timestamp + "\n").encode()
+        info = tarfile.TarInfo("TIMESTAMP")
+        info.size, info.mtime = len(data), int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+        tar.add(lines_path, arcname=f"mbdump/{entity}")
     lines_path.unlink()
