@@ -277,6 +277,8 @@ def test_a_newer_dump_updates_rows_and_the_full_text_index(tmp_path, run):
     assert (docs[0]["id"],) not in db.execute(
         "SELECT r.id FROM recording_fts f JOIN recording r ON r.rowid = f.rowid WHERE recording_fts MATCH ?",
         (f'"{old_word}"',)).fetchall()
+    for table in ("recording", "artist", "release", "release_group"):
+        db.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('integrity-check')")
 
 
 # -- interruption and resumption --
@@ -471,3 +473,30 @@ def test_library_call_records_a_ledger_row(tmp_path):
     row = db.execute("SELECT command, status, requests, entities_written FROM harvest_run").fetchone()
     assert row == ("import-dump", "complete", 0, results[0].entities_written)
     assert results[0].entities_written >= len(RECORDING_BODIES)
+
+
+def test_upserts_keep_types_order_and_leave_unchanged_rows_alone(db):
+    """The json_each upsert path: values keep their SQLite types, a key
+    given twice ends as its later row, a column not given is never blanked,
+    and a row that would not change is not rewritten (its FTS row stays)."""
+    from harvester.store import upsert_rows
+    upsert_rows(db, "recording", [
+        {"id": "r1", "title": "Ünïcode “quotes” \\ 🎵", "length_ms": 215506, "video": 1, "disambiguation": None},
+        {"id": "r2", "title": "first", "length_ms": None},
+        {"id": "r2", "title": "second"},
+    ], {"source": "s", "fetched_at": "t"})
+    upsert_rows(db, "rating", [{"entity_type": "recording", "entity_id": "r1", "kind": "rating", "value": 4.5,
+                                "votes_count": 2, "licence": "x"}])
+    rows = db.execute("SELECT id, title, length_ms, typeof(length_ms), video, typeof(video), disambiguation, source "
+                      "FROM recording ORDER BY id").fetchall()
+    assert rows == [("r1", "Ünïcode “quotes” \\ 🎵", 215506, "integer", 1, "integer", None, "s"),
+                    ("r2", "second", None, "null", None, "null", None, "s")]
+    assert db.execute("SELECT value, typeof(value), votes_count FROM rating").fetchone() == (4.5, "real", 2)
+    changes = db.conn.total_changes
+    upsert_rows(db, "recording", [{"id": "r2", "title": "second"}], {"source": "s", "fetched_at": "t"})
+    assert db.conn.total_changes == changes  # nothing rewritten, no trigger fired
+    upsert_rows(db, "recording", [{"id": "r2", "title": "third"}])
+    assert db.execute("SELECT title, source FROM recording WHERE id = 'r2'").fetchone() == ("third", "s")
+    assert db.execute("SELECT rowid FROM recording_fts WHERE recording_fts MATCH 'third'").fetchall() == \
+        db.execute("SELECT rowid FROM recording WHERE id = 'r2'").fetchall()
+    db.execute("INSERT INTO recording_fts (recording_fts) VALUES ('integrity-check')")
