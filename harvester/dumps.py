@@ -31,12 +31,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
+import orjson
 import sqlite_utils
 
 from harvester import ledger
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
-from harvester.store import describe_sqlite_error, save, utc_now
+from harvester.store import TABLES_V1, describe_sqlite_error, finish_bulk_load, save, start_bulk_load, utc_now
 
 BATCH_LINES = 5000
 BATCH_SECONDS = 1.0
@@ -48,6 +49,9 @@ BAD_LINES_LISTED = 5
 # page cache gets a fixed 64 MiB, so memory stays flat however large the dump.
 CACHE_KIB = 64 * 1024
 WAL_PAGES = 100_000
+# Tables whose indexes and full-text triggers an import into them while empty
+# builds once at its end (the ledger is written row by row and stays as is).
+BULK_LOAD_TABLES = tuple(name for name in TABLES_V1 if name != "harvest_run")
 
 TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 _READ_ERRORS = (EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, OSError)
@@ -374,7 +378,7 @@ class _Importer:
                 position += 1
                 if line.strip():
                     try:
-                        doc = json.loads(line)
+                        doc = orjson.loads(line)
                         batch.extend(normalize_entity(entity_type, doc, supplementary=options.supplementary,
                                                       keep_document=options.keep_documents))
                         result.lines_normalized += 1
@@ -470,6 +474,28 @@ def _finish_run(db: sqlite_utils.Database, run_id: int, args: dict, results: lis
                           args=json.dumps({**args, "dump_timestamp": ", ".join(stamps) or None}, sort_keys=True))
 
 
+def _start_bulk_load(db: sqlite_utils.Database) -> list[str]:
+    """Defer the indexes and full-text triggers of every empty table to the
+    end of the import (building them once from the whole table is several
+    times cheaper than keeping them up to date row by row); returns what was
+    dropped. The caller holds the run lock, so a bulk load still recorded
+    belongs to a dead import: it is finished first.
+
+    Until the import ends, readers see those tables without their secondary
+    indexes (slower queries) and full-text search does not find the new
+    rows. Commits skip fsync (synchronous=OFF): a crash of the process loses
+    nothing committed; an OS crash or power cut could lose the last batches
+    or corrupt the database, which a fresh import then rebuilds."""
+    with db.atomic():
+        finish_bulk_load(db)
+        empty = [table for table in BULK_LOAD_TABLES
+                 if db.execute(f"SELECT 1 FROM [{table}] LIMIT 1").fetchone() is None]
+        deferred = start_bulk_load(db, empty, utc_now())
+    if deferred:
+        db.execute("PRAGMA synchronous = OFF")
+    return deferred
+
+
 def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOptions, *,
                  max_runtime: float | None = None,
                  progress: Callable[[Progress], None] | None = None,
@@ -486,10 +512,11 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
     results: list[DumpResult] = []
     written = 0
     db_path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
-    cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
-    autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    pragmas = {name: db.execute(f"PRAGMA {name}").fetchone()[0]
+               for name in ("cache_size", "wal_autocheckpoint", "synchronous")}
     db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+    deferred = _start_bulk_load(db)
     try:
         for path in paths:
             try:
@@ -507,8 +534,11 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
         _finish_run(db, run_id, args, results, "failed", written, message)
         raise
     finally:
-        db.execute(f"PRAGMA cache_size = {cache_size}")
-        db.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+        if deferred:
+            with db.atomic():
+                finish_bulk_load(db)
+        for name, value in pragmas.items():
+            db.execute(f"PRAGMA {name} = {value}")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
     complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
     _finish_run(db, run_id, args, results, "complete" if complete else "partial", written)

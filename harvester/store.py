@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -260,9 +261,78 @@ def _views(db: sqlite_utils.Database) -> None:
         db.create_view(name, sql.strip(), replace=True)
 
 
+# A bulk load (a dump import into empty tables) drops those tables' secondary
+# indexes and full-text triggers and builds them once at the end. Each
+# dropped object's SQL is recorded here in the same transaction as the drop,
+# so a load that dies midway is finished by whoever opens the database next.
+BULK_LOAD_COLUMNS: dict[str, type] = {
+    "name": str, "type": str, "table_name": str, "sql": str, "pid": int, "started_at": str,
+}
+
+
+@MIGRATIONS(name="0005_bulk_load")
+def _bulk_load(db: sqlite_utils.Database) -> None:
+    db["bulk_load"].create(BULK_LOAD_COLUMNS, pk="name", if_not_exists=True)
+
+
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
-    """Bring any database (new or older) to the current shape; idempotent."""
+    """Bring any database (new or older) to the current shape; idempotent.
+    Also finishes a bulk load whose process has died (its indexes, triggers
+    and full-text content are rebuilt)."""
     MIGRATIONS.apply(db)
+    holders = {row[0] for row in db.execute("SELECT DISTINCT pid FROM bulk_load")}
+    if holders and not any(_process_alive(pid) for pid in holders):
+        with db.atomic():
+            finish_bulk_load(db)
+
+
+def _process_alive(pid: int | None) -> bool:
+    """Whether another live process has this id (ours does not count: a load
+    it started either finished or was abandoned by an exception)."""
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_bulk_load(db: sqlite_utils.Database, tables: list[str], started_at: str) -> list[str]:
+    """Drop the secondary indexes and triggers of `tables`, recording each
+    one's SQL in `bulk_load` in the same transaction; returns their names.
+    Call inside the caller's transaction; `finish_bulk_load` undoes it."""
+    if not tables:
+        return []
+    marks = ", ".join("?" for _ in tables)
+    objects = db.execute(
+        f"SELECT name, type, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ({marks}) "
+        "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name", tables).fetchall()
+    for name, kind, table, sql in objects:
+        db.execute("INSERT OR REPLACE INTO bulk_load (name, type, table_name, sql, pid, started_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", [name, kind, table, sql, os.getpid(), started_at])
+        db.execute(f'DROP {kind.upper()} "{name}"')
+    return [name for name, *_ in objects]
+
+
+def finish_bulk_load(db: sqlite_utils.Database) -> list[str]:
+    """Recreate what a bulk load dropped (what is already there is left) and
+    rebuild the full-text index of every table whose triggers were dropped;
+    returns the names recreated. Call inside the caller's transaction."""
+    recorded = db.execute("SELECT name, type, table_name, sql FROM bulk_load ORDER BY type, name").fetchall()
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    recreated = []
+    for name, _kind, _table, sql in recorded:
+        if name not in present:
+            db.execute(sql)
+            recreated.append(name)
+    for table in sorted({table for _, kind, table, _ in recorded if kind == "trigger"}):
+        if f"{table}_fts" in present:
+            db.execute(f'INSERT INTO "{table}_fts" ("{table}_fts") VALUES (\'rebuild\')')
+    db.execute("DELETE FROM bulk_load")
+    return recreated
 
 
 def utc_now() -> str:
