@@ -11,7 +11,6 @@ so a page and its bookmark commit together.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 from collections import defaultdict
@@ -19,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -376,6 +376,12 @@ def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:
     return f"{path}: database error: {message}"
 
 
+def _json_text(values: list) -> str:
+    """Rows as the JSON text json_each walks (orjson: a fifth of json.dumps's
+    time, which the commit thread would otherwise spend holding the GIL)."""
+    return orjson.dumps(values).decode()
+
+
 def _json_columns(count: int) -> str:
     return ", ".join(f"json_extract(value, '$[{index}]')" for index in range(count))
 
@@ -404,12 +410,11 @@ def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]
     """Upsert rows, each with only the columns it gives (grouped so that a
     missing column is never written as NULL), plus `constants` on every row."""
     constants = constants or {}
-    groups: dict[tuple[str, ...], list[list]] = defaultdict(list)
+    groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for row in rows:
-        groups[tuple(row)].append(list(row.values()))
+        groups[tuple(row)].append(tuple(row.values()))
     for columns, values in groups.items():
-        db.conn.execute(_upsert_sql(table, columns, tuple(constants)),
-                        (*constants.values(), json.dumps(values, ensure_ascii=False)))
+        db.conn.execute(_upsert_sql(table, columns, tuple(constants)), (*constants.values(), _json_text(values)))
 
 
 def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetched_at: str) -> int:
@@ -426,7 +431,7 @@ def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetc
         listed = ", ".join(f"[{column}]" for column in columns)
         db.conn.execute(f"DELETE FROM [{table}] WHERE ({listed}) IN "
                         f"(SELECT {_json_columns(len(columns))} FROM json_each(?))",
-                        (json.dumps(values, ensure_ascii=False),))
+                        (_json_text(values),))
     stamp = {"fetched_at": fetched_at, "source": source}
     for table, rows in normalized.rows.items():
         upsert_rows(db, table, rows, stamp)
