@@ -552,7 +552,7 @@ def demo(out_dir):
 @click.option("--skip-bad-lines", is_flag=True,
               help="Pass over malformed lines (reported with their numbers) instead of stopping.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_LINES, show_default=True,
-              help="Lines per transaction (a batch also closes after about a second).")
+              help="Lines per transaction (a batch also closes at 24 MB of JSON or after about two seconds).")
 @with_settings
 def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,
                         batch_size):

@@ -39,8 +39,13 @@ from harvester.errors import DatabaseError, HarvesterError, NormalizeError, Usag
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
 from harvester.store import TABLES_V1, describe_sqlite_error, finish_bulk_load, save, start_bulk_load, utc_now
 
-BATCH_LINES = 5000
-BATCH_SECONDS = 1.0
+# A batch closes at whichever comes first. Larger batches commit less often
+# (each commit writes every page the batch dirtied, and random MBIDs dirty
+# pages everywhere); the byte cap keeps memory flat for long lines (a
+# release line is ~25 kB, a recording line ~2 kB).
+BATCH_LINES = 20_000
+BATCH_BYTES = 24 << 20
+BATCH_SECONDS = 2.0
 READ_BUFFER = 1 << 20
 BAD_LINES_LISTED = 5
 # While importing: the keys are random UUIDs, so every batch dirties pages
@@ -126,6 +131,7 @@ class ImportOptions:
     keep_documents: bool = False
     skip_bad_lines: bool = False
     batch_lines: int = BATCH_LINES
+    batch_bytes: int = BATCH_BYTES
     batch_seconds: float = BATCH_SECONDS
 
 
@@ -373,9 +379,10 @@ class _Importer:
             for _ in itertools.islice(lines, resume_after):
                 position += 1
             result.lines_resumed_past = position
-            in_batch, batch_started = 0, time.monotonic()
+            in_batch, batch_bytes, batch_started = 0, 0, time.monotonic()
             for line in lines:
                 position += 1
+                batch_bytes += len(line)
                 if line.strip():
                     try:
                         doc = orjson.loads(line)
@@ -386,7 +393,8 @@ class _Importer:
                         self._bad_line(committer, batch, position, _describe_bad_line(exc))
                         batch = Normalized()
                 in_batch += 1
-                if in_batch >= options.batch_lines or time.monotonic() - batch_started >= options.batch_seconds:
+                if (in_batch >= options.batch_lines or batch_bytes >= options.batch_bytes
+                        or time.monotonic() - batch_started >= options.batch_seconds):
                     stopping = stop_at is not None and time.monotonic() >= stop_at
                     committer.submit(batch, position, "partial" if stopping else "running", self.skipped)
                     result.lines_read = position
@@ -394,7 +402,7 @@ class _Importer:
                         progress(position, result.lines_normalized)
                     if stopping:
                         return False
-                    batch, in_batch, batch_started = Normalized(), 0, time.monotonic()
+                    batch, in_batch, batch_bytes, batch_started = Normalized(), 0, 0, time.monotonic()
         except _Unreadable as exc:
             committer.submit(batch if position > resume_after else Normalized(), max(position, resume_after),
                              "failed", self.skipped)
