@@ -58,6 +58,7 @@ WAL_PAGES = 100_000
 # builds once at its end (the ledger is written row by row and stays as is).
 BULK_LOAD_TABLES = tuple(name for name in TABLES_V1 if name != "harvest_run")
 
+XZ_MAGIC = b"\xfd7zXZ\x00"
 TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 _READ_ERRORS = (EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, OSError)
 
@@ -211,12 +212,84 @@ def _open_parts(path: Path, raw: IO[bytes], options: ImportOptions) -> Iterator[
         lines = iter(raw)
         yield iter([_Part(entity_of_file(path, options.entity_type), dump_time(stamp, what=str(path)), lines)])
         return
+    stream: IO[bytes] = raw
+    if raw.peek(len(XZ_MAGIC))[:len(XZ_MAGIC)] == XZ_MAGIC:
+        stream = _XzOnThread(raw)
     try:
-        tar = tarfile.open(fileobj=raw, mode="r|*", bufsize=READ_BUFFER)
-    except _READ_ERRORS as exc:
-        raise DumpError(f"{path}: not a readable tar archive ({exc})") from None
-    with tar:
-        yield _archive_parts(path, tar, options)
+        try:
+            tar = tarfile.open(fileobj=stream, mode="r|*", bufsize=READ_BUFFER)
+        except _READ_ERRORS as exc:
+            raise DumpError(f"{path}: not a readable tar archive ({exc})") from None
+        with tar:
+            yield _archive_parts(path, tar, options)
+    finally:
+        if stream is not raw:
+            stream.close()
+
+
+class _XzOnThread(io.RawIOBase):
+    """An xz stream's decompressed bytes, decompressed on a thread of its
+    own: lzma releases the GIL, so decompression (a third of the reading
+    thread's work) runs beside the JSON parsing instead of before it. A read
+    error is raised to the reader, at the point of the stream it happened."""
+
+    CHUNK = 256 << 10
+
+    def __init__(self, raw: IO[bytes]):
+        super().__init__()
+        self._chunks: queue.Queue = queue.Queue(maxsize=8)
+        self._stopping = threading.Event()
+        self._pending = memoryview(b"")
+        self._ended = False
+        self._thread = threading.Thread(target=self._work, args=(raw,), name="dump-xz", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stopping.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, raw: IO[bytes]) -> None:
+        decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        try:
+            while not decompressor.eof:
+                data = raw.read(self.CHUNK)
+                if not data:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                out = decompressor.decompress(data)
+                if out and not self._put(out):
+                    return
+            self._put(None)
+        except BaseException as exc:  # raised again in the reading thread
+            self._put(exc)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            if self._ended:
+                return 0
+            item = self._chunks.get()
+            if item is None or isinstance(item, BaseException):
+                self._ended = True
+                if item is None:
+                    return 0
+                raise item
+            self._pending = memoryview(item)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        super().close()
 
 
 def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> Iterator[_Part]:
