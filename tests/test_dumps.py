@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.synthetic_dump import write_recording_dump
+from benchmarks.synthetic_dump import WORDS, recording_lines, write_recording_dump
 from harvester import dumps
 from harvester.cli import cli
 from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
@@ -377,6 +377,98 @@ def test_sigkill_mid_import_then_rerun_equals_a_clean_import(tmp_path):
     assert count(killed, "recording") == 20_000
     assert entity_content(killed) == entity_content(clean)
     assert killed.execute("SELECT status, lines_committed FROM dump_import").fetchall() == [("complete", 20_000)]
+
+
+def schema_objects(path: Path) -> set:
+    """Every index and trigger, with its SQL, read with plain sqlite3."""
+    with sqlite3.connect(path) as conn:
+        return set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                                "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall())
+
+
+def fts_ids(db, title: str) -> set:
+    phrase = '"' + title.replace('"', '""') + '"'
+    return {row[0] for row in db.execute(
+        "SELECT r.id FROM recording_fts JOIN recording r ON r.rowid = recording_fts.rowid "
+        "WHERE recording_fts MATCH ?", [phrase]).fetchall()}
+
+
+def test_sigkill_during_a_bulk_load_then_open_db_restores_indexes_triggers_and_search(tmp_path):
+    """An import into a fresh database drops its secondary indexes and
+    full-text triggers until the end; killed midway, the next open_db puts
+    them back with the full-text content of every committed row."""
+    archive = tmp_path / "recording.tar.xz"
+    write_recording_dump(archive, 10_000, seed=12)
+    first = next(recording_lines(10_000, seed=12))
+    open_db(tmp_path / "fresh.db").conn.close()
+    expected = schema_objects(tmp_path / "fresh.db")
+    assert {("index", "idx_artist_credit_name_artist_id"), ("trigger", "recording_ai"), ("trigger", "artist_au")} \
+        <= {(kind, name) for kind, name, _, _ in expected}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", "250"]
+    killed_db = tmp_path / "killed.db"
+    process = subprocess.Popen(command + ["--db", str(killed_db)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed, deferred = 0, 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(killed_db, timeout=5) as probe:
+                committed = probe.execute("SELECT max(lines_committed) FROM dump_import").fetchone()[0] or 0
+                deferred = probe.execute("SELECT count(*) FROM bulk_load").fetchone()[0]
+        except sqlite3.OperationalError:
+            committed = 0
+        if committed >= 1000:
+            break
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 1000 <= committed < 10_000 and deferred > 0, "the kill should land mid-import, in a bulk load"
+    assert schema_objects(killed_db) < expected, "the killed import left its indexes dropped"
+
+    reopened = open_db(killed_db)
+    assert schema_objects(killed_db) == expected
+    assert count(reopened, "bulk_load") == 0
+    assert first["id"] in fts_ids(reopened, first["title"])
+    reopened.execute("INSERT INTO recording_fts (recording_fts, rank) VALUES ('integrity-check', 1)")
+    reopened.execute("INSERT INTO artist_fts (artist_fts, rank) VALUES ('integrity-check', 1)")
+    indexed = reopened.execute("SELECT count(*) FROM recording_fts WHERE recording_fts MATCH ?",
+                               [" OR ".join(WORDS)]).fetchone()[0]
+    assert indexed == count(reopened, "recording") >= committed
+    reopened.conn.close()
+
+    rerun = subprocess.run(command + ["--db", str(killed_db), "-v"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    clean_db = tmp_path / "clean.db"
+    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=env, check=True, timeout=120)
+    killed, clean = open_db(killed_db), open_db(clean_db)
+    assert schema_objects(killed_db) == schema_objects(clean_db) == expected
+    assert count(killed, "recording") == 10_000
+    assert entity_content(killed) == entity_content(clean)
+
+
+def test_open_db_leaves_a_live_bulk_load_alone(tmp_path):
+    """A reader opening the database while an import bulk-loads must not
+    rebuild the indexes under it; once that process is gone, it does."""
+    path = tmp_path / "mb.db"
+    open_db(path).conn.close()
+    expected = schema_objects(path)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sqlite3.connect(path) as conn:
+            conn.execute("INSERT INTO bulk_load (name, type, table_name, sql, pid, started_at) "
+                         "SELECT name, type, tbl_name, sql, ?, '2026-01-01T00:00:00Z' FROM sqlite_master "
+                         "WHERE name IN ('idx_track_recording_id', 'release_ai')", [holder.pid])
+            conn.execute("DROP INDEX idx_track_recording_id")
+            conn.execute("DROP TRIGGER release_ai")
+        open_db(path).conn.close()
+        assert {name for _, name, _, _ in expected - schema_objects(path)} == {"idx_track_recording_id", "release_ai"}
+    finally:
+        holder.kill()
+        holder.wait()
+    open_db(path).conn.close()
+    assert schema_objects(path) == expected
 
 
 # -- bad input --
