@@ -11,6 +11,7 @@ so a page and its bookmark commit together.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import sqlite3
 from collections import defaultdict
@@ -410,11 +411,16 @@ def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]
     """Upsert rows, each with only the columns it gives (grouped so that a
     missing column is never written as NULL), plus `constants` on every row."""
     constants = constants or {}
-    groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    pk = PRIMARY_KEYS[table]
+    key_of = operator.itemgetter(*((pk,) if isinstance(pk, str) else pk))
+    # Per column set, one row per key: its last (what upserting them in order
+    # would leave), so an entity repeated across a batch is looked up once.
+    groups: dict[tuple[str, ...], dict[Any, tuple]] = defaultdict(dict)
     for row in rows:
-        groups[tuple(row)].append(tuple(row.values()))
+        groups[tuple(row)][key_of(row)] = tuple(row.values())
     for columns, values in groups.items():
-        db.conn.execute(_upsert_sql(table, columns, tuple(constants)), (*constants.values(), _json_text(values)))
+        db.conn.execute(_upsert_sql(table, columns, tuple(constants)),
+                        (*constants.values(), _json_text(list(values.values()))))
 
 
 def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetched_at: str) -> int:
