@@ -392,7 +392,9 @@ def _upsert_sql(table: str, columns: tuple[str, ...], constants: tuple[str, ...]
     """One statement for a whole group of rows, passed as a JSON array of
     arrays: SQLite walks it in C (no per-row round trip through Python, and
     the GIL is free meanwhile for a thread preparing the next batch). Rows go
-    in array order, so a key given twice ends as its later row."""
+    in key order, so a batch walks each key's B-tree once, from left to right
+    (random MBIDs would otherwise visit its pages in random order); the caller
+    gives each key once."""
     pk = PRIMARY_KEYS[table]
     key = (pk,) if isinstance(pk, str) else pk
     written = columns + constants
@@ -403,7 +405,9 @@ def _upsert_sql(table: str, columns: tuple[str, ...], constants: tuple[str, ...]
               + " WHERE " + " OR ".join(f"[{c}] IS NOT excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
     selected = ", ".join(filter(None, (_json_columns(len(columns)), ", ".join("?" for _ in constants))))
     return (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in written)}) "
-            f"SELECT {selected} FROM json_each(?) WHERE true ON CONFLICT ({', '.join(key)}) {action}")
+            f"SELECT {selected} FROM json_each(?) WHERE true "
+            f"ORDER BY {', '.join(str(written.index(column) + 1) for column in key)} "
+            f"ON CONFLICT ({', '.join(key)}) {action}")
 
 
 def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]],
