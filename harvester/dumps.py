@@ -37,7 +37,8 @@ import sqlite_utils
 from harvester import ledger
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
-from harvester.store import TABLES_V1, describe_sqlite_error, finish_bulk_load, save, start_bulk_load, utc_now
+from harvester.store import (TABLES_V1, Writes, describe_sqlite_error, finish_bulk_load, prepare_save, run_writes,
+                             start_bulk_load, utc_now)
 
 # A batch closes at whichever comes first. Larger batches commit less often
 # (each commit writes every page the batch dirtied, and random MBIDs dirty
@@ -420,11 +421,16 @@ class _Importer:
         self.source = f"dump:{part.dump_time}"
         self.skipped = skipped
 
-    def commit(self, batch: Normalized, position: int, status: str, skipped: int) -> None:
+    def submit(self, committer: "_Committer", batch: Normalized, position: int, status: str) -> None:
+        """Hand a batch to the commit thread, its statements prepared here."""
+        writes = prepare_save(batch, source=self.source, fetched_at=self.part.dump_time) if batch.rows else Writes([])
+        committer.submit(writes, position, status, self.skipped)
+
+    def commit(self, writes: Writes, position: int, status: str, skipped: int) -> None:
         """The batch's rows, then the position after it: one transaction."""
         now = utc_now()
         with self.db.atomic():
-            written = save(self.db, batch, source=self.source, fetched_at=self.part.dump_time) if batch.rows else 0
+            written = run_writes(self.db, writes)
             self.db.execute(_RECORD_POSITION, (
                 self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"], str(self.path),
                 status, position, skipped, written, now, now, now if status == "complete" else None))
@@ -469,7 +475,7 @@ class _Importer:
                 if (in_batch >= options.batch_lines or batch_bytes >= options.batch_bytes
                         or time.monotonic() - batch_started >= options.batch_seconds):
                     stopping = stop_at is not None and time.monotonic() >= stop_at
-                    committer.submit(batch, position, "partial" if stopping else "running", self.skipped)
+                    self.submit(committer, batch, position, "partial" if stopping else "running")
                     result.lines_read = position
                     if progress is not None:
                         progress(position, result.lines_normalized)
@@ -477,23 +483,23 @@ class _Importer:
                         return False
                     batch, in_batch, batch_bytes, batch_started = Normalized(), 0, 0, time.monotonic()
         except _Unreadable as exc:
-            committer.submit(batch if position > resume_after else Normalized(), max(position, resume_after),
-                             "failed", self.skipped)
+            self.submit(committer, batch if position > resume_after else Normalized(), max(position, resume_after),
+                        "failed")
             committer.drain()
             raise DumpError(f"{self.path}: the archive is truncated or corrupt after line {position:,} "
                             f"({exc}); every line before it is saved") from None
         result.lines_read = position
-        committer.submit(batch, position, "complete", self.skipped)
+        self.submit(committer, batch, position, "complete")
         return True
 
     def _bad_line(self, committer: _Committer, batch: Normalized, number: int, message: str) -> None:
         """Commit the lines before a bad line; then stop, or pass over it."""
         if not self.options.skip_bad_lines:
-            committer.submit(batch, number - 1, "failed", self.skipped)
+            self.submit(committer, batch, number - 1, "failed")
             committer.drain()
             raise DumpError(f"{self.path}: line {number}: {message} (every line before it is saved; "
                             f"--skip-bad-lines passes over such lines)")
-        committer.submit(batch, number - 1, "running", self.skipped)
+        self.submit(committer, batch, number - 1, "running")
         self.skipped += 1
         self.result.bad_lines += 1
         if len(self.result.first_bad_lines) < BAD_LINES_LISTED:

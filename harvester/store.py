@@ -15,6 +15,7 @@ import operator
 import os
 import sqlite3
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -410,11 +411,18 @@ def _upsert_sql(table: str, columns: tuple[str, ...], constants: tuple[str, ...]
             f"ON CONFLICT ({', '.join(key)}) {action}")
 
 
-def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]],
-                constants: dict[str, Any] | None = None) -> None:
-    """Upsert rows, each with only the columns it gives (grouped so that a
-    missing column is never written as NULL), plus `constants` on every row."""
-    constants = constants or {}
+@dataclass(frozen=True)
+class Writes:
+    """Rows turned into the statements that write them. Preparing them
+    (grouping, JSON text) holds the GIL and running them mostly does not, so
+    the dump importer prepares a batch on its reading thread and runs it on
+    its commit thread."""
+
+    statements: list[tuple[str, tuple]]
+    entities: int = 0
+
+
+def _upserts(table: str, rows: list[dict[str, Any]], constants: dict[str, Any]) -> list[tuple[str, tuple]]:
     pk = PRIMARY_KEYS[table]
     key_of = operator.itemgetter(*((pk,) if isinstance(pk, str) else pk))
     # Per column set, one row per key: its last (what upserting them in order
@@ -422,9 +430,42 @@ def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]
     groups: dict[tuple[str, ...], dict[Any, tuple]] = defaultdict(dict)
     for row in rows:
         groups[tuple(row)][key_of(row)] = tuple(row.values())
-    for columns, values in groups.items():
-        db.conn.execute(_upsert_sql(table, columns, tuple(constants)),
-                        (*constants.values(), _json_text(list(values.values()))))
+    return [(_upsert_sql(table, columns, tuple(constants)), (*constants.values(), _json_text(list(values.values()))))
+            for columns, values in groups.items()]
+
+
+def run_writes(db: sqlite_utils.Database, writes: Writes) -> int:
+    """Run prepared statements (inside the caller's transaction); returns
+    how many distinct entities they write."""
+    for sql, parameters in writes.statements:
+        db.conn.execute(sql, parameters)
+    return writes.entities
+
+
+def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]],
+                constants: dict[str, Any] | None = None) -> None:
+    """Upsert rows, each with only the columns it gives (grouped so that a
+    missing column is never written as NULL), plus `constants` on every row."""
+    run_writes(db, Writes(_upserts(table, rows, constants or {})))
+
+
+def prepare_save(normalized: Normalized, *, source: str, fetched_at: str) -> Writes:
+    """The statements that save one or more documents' rows (see `save`)."""
+    statements = []
+    clears: dict[tuple[str, tuple[str, ...]], list[list]] = defaultdict(list)
+    for table, where in dict.fromkeys(normalized.replace):
+        clears[(table, tuple(column for column, _ in where))].append([value for _, value in where])
+    for (table, columns), values in clears.items():
+        listed = ", ".join(f"[{column}]" for column in columns)
+        statements.append((f"DELETE FROM [{table}] WHERE ({listed}) IN "
+                           f"(SELECT {_json_columns(len(columns))} FROM json_each(?))", (_json_text(values),)))
+    stamp = {"fetched_at": fetched_at, "source": source}
+    for table, rows in normalized.rows.items():
+        statements += _upserts(table, rows, stamp)
+    if normalized.documents:
+        statements += _upserts("document", normalized.documents, stamp)
+    entities = sum(len({row["id"] for row in normalized.rows.get(table, ())}) for table in ENTITY_TABLES)
+    return Writes(statements, entities)
 
 
 def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetched_at: str) -> int:
@@ -434,20 +475,7 @@ def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetc
     Child sets named in `normalized.replace` are cleared first, so a batch is
     one snapshot: rows for the same child set from two documents of one batch
     are united. Runs inside the caller's transaction."""
-    clears: dict[tuple[str, tuple[str, ...]], list[list]] = defaultdict(list)
-    for table, where in dict.fromkeys(normalized.replace):
-        clears[(table, tuple(column for column, _ in where))].append([value for _, value in where])
-    for (table, columns), values in clears.items():
-        listed = ", ".join(f"[{column}]" for column in columns)
-        db.conn.execute(f"DELETE FROM [{table}] WHERE ({listed}) IN "
-                        f"(SELECT {_json_columns(len(columns))} FROM json_each(?))",
-                        (_json_text(values),))
-    stamp = {"fetched_at": fetched_at, "source": source}
-    for table, rows in normalized.rows.items():
-        upsert_rows(db, table, rows, stamp)
-    if normalized.documents:
-        upsert_rows(db, "document", normalized.documents, stamp)
-    return sum(len({row["id"] for row in normalized.rows.get(table, ())}) for table in ENTITY_TABLES)
+    return run_writes(db, prepare_save(normalized, source=source, fetched_at=fetched_at))
 
 
 def classify_documents(db: sqlite_utils.Database, documents: list[dict[str, Any]]) -> tuple[int, int, int]:

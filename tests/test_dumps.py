@@ -316,15 +316,15 @@ def test_budget_stops_between_batches_and_rerun_resumes(tmp_path, run, monkeypat
 def test_a_crash_mid_import_loses_nothing_and_resumes(tmp_path, run, monkeypatch):
     lines = synthetic_lines(1000)
     archive = write_archive(tmp_path / "recording.tar.gz", "recording", lines)
-    real_save, saves = dumps.save, []
+    real_run_writes, saves = dumps.run_writes, []
 
     def failing_save(*args, **kwargs):
         saves.append(1)
         if len(saves) == 3:
             raise OSError("injected failure")
-        return real_save(*args, **kwargs)
+        return real_run_writes(*args, **kwargs)
 
-    monkeypatch.setattr(dumps, "save", failing_save)
+    monkeypatch.setattr(dumps, "run_writes", failing_save)
     crashed = run(archive, "--batch-size", "200")
     assert crashed.exit_code != 0
     db = db_of(tmp_path)
@@ -332,7 +332,7 @@ def test_a_crash_mid_import_loses_nothing_and_resumes(tmp_path, run, monkeypatch
     assert ids(db, "recording") == {json.loads(line)["id"] for line in lines[:400]}
     assert db.execute("SELECT status FROM harvest_run").fetchone() == ("failed",)
 
-    monkeypatch.setattr(dumps, "save", real_save)
+    monkeypatch.setattr(dumps, "run_writes", real_run_writes)
     calls = []
     real = dumps.normalize_entity
     monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
