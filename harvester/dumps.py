@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import lzma
+import os
 import queue
 import re
 import sqlite3
@@ -600,9 +601,10 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
     written = 0
     db_path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
     pragmas = {name: db.execute(f"PRAGMA {name}").fetchone()[0]
-               for name in ("cache_size", "wal_autocheckpoint", "synchronous")}
+               for name in ("cache_size", "wal_autocheckpoint", "synchronous", "threads")}
     db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+    db.execute(f"PRAGMA threads = {os.cpu_count() or 1}")  # sorts for the deferred indexes use every core
     deferred = _start_bulk_load(db)
     try:
         for path in paths:
