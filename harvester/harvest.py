@@ -23,6 +23,7 @@ import sqlite_utils
 from harvester import ledger
 from harvester.errors import BadRequest, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
+    Normalized,
     normalize_entity,
     normalize_isrc,
     normalize_isrc_lookup,
@@ -32,6 +33,7 @@ from harvester.normalize import (
 from harvester.store import classify_documents, save, save_redirect, upsert_rows, utc_now
 
 PAGE_LIMIT = 100
+WAL_CHECKPOINT_PAGES = 10_000
 MBID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
@@ -185,6 +187,22 @@ class ProgressEvent:
     elapsed: float
 
 
+def without_repeats(normalized: Normalized) -> Normalized:
+    """The same rows with exact repeats dropped (a page credits one artist on
+    hundreds of rows; each upsert would also rewrite its full-text entry).
+    The last of the repeats is kept, so the order of differing rows holds."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for table, table_rows in normalized.rows.items():
+        unique: dict[tuple, dict[str, Any]] = {}
+        for row in table_rows:
+            identity = tuple(row.items())
+            unique.pop(identity, None)
+            unique[identity] = row
+        rows[table] = list(unique.values())
+    return Normalized(rows=rows, replace=normalized.replace, documents=normalized.documents,
+                      invalid_isrcs=normalized.invalid_isrcs)
+
+
 class Harvester:
     """Runs plans against a WS/2 client into a database, one page per transaction."""
 
@@ -297,7 +315,7 @@ class Harvester:
         self.outcome.new += new
         self.outcome.updated += updated
         self.outcome.unchanged += unchanged
-        return save(self.db, normalized, source=self.source, fetched_at=self.now())
+        return save(self.db, without_repeats(normalized), source=self.source, fetched_at=self.now())
 
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
@@ -404,6 +422,9 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
     client = client or WS2Client.from_settings(settings)
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
+        # checkpoint the WAL every ~40 MB, not every 4 MB: a page rewrites the
+        # same index and full-text pages, which a checkpoint then writes once
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         try:
             if callable(plans):
                 plans = plans(db)
