@@ -12,8 +12,10 @@ and rerunning a finished one harvests afresh.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -21,7 +23,7 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 
 from harvester import ledger
-from harvester.errors import BadRequest, HarvesterError, NotFound, UsageError
+from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
     Normalized,
     normalize_entity,
@@ -30,7 +32,9 @@ from harvester.normalize import (
     normalize_page,
     redirect_row,
 )
-from harvester.store import classify_documents, save, save_redirect, upsert_rows, utc_now
+from harvester.store import (
+    classify_documents, describe_sqlite_error, save, save_redirect, upsert_rows, utc_now,
+)
 
 PAGE_LIMIT = 100
 WAL_CHECKPOINT_PAGES = 10_000
@@ -400,9 +404,10 @@ def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *
                           max_runtime=max_runtime, now=now, on_progress=on_progress)
     try:
         outcome = harvester.run(plans, run_id)
-    except (HarvesterError, OSError) as exc:
+    except (HarvesterError, OSError, sqlite3.Error) as exc:
         harvester.outcome.status = ledger.FAILED
-        harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
+        with contextlib.suppress(sqlite3.Error):  # a full disk may refuse the ledger row too
+            harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
         raise
     if outcome.failed_keys and outcome.status == ledger.COMPLETE:
         outcome.status = ledger.FAILED
@@ -431,6 +436,8 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
             return run_harvest(db, client, plans, command=command, args=args, source=f"ws2:{settings.server}",
                                supplementary=settings.include_supplementary, max_requests=settings.max_requests,
                                max_runtime=settings.max_runtime, on_progress=on_progress)
+        except sqlite3.Error as exc:  # disk full, read-only, I/O error: every page committed before is kept
+            raise DatabaseError(describe_sqlite_error(settings.db, exc)) from None
         finally:
             db.close()
 
