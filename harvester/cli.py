@@ -12,11 +12,15 @@ import functools
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from harvester import __version__
+from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
+from harvester.demo import next_steps, run_demo, where_things_are
+from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, Progress, check_paths, format_progress, import_dumps
 from harvester.errors import HarvesterError
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
@@ -28,6 +32,7 @@ from harvester.harvest import (
     read_key_file,
 )
 from harvester.ledger import list_runs
+from harvester.normalize import ENTITY_TYPES
 from harvester.progress import ProgressLine, format_duration
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
@@ -130,6 +135,9 @@ def with_settings(fn):
         except HarvesterError as exc:
             logging.getLogger("harvester").info("error: %s", exc)
             raise CliError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise CliError("interrupted: everything committed so far is kept; run the same command again "
+                           "to continue", 1) from None
 
     return wrapper
 
@@ -502,3 +510,84 @@ def _step_line():
     if not sys.stderr.isatty():
         return None
     return lambda step: click.echo(f"\r{step}...\033[K", nl=False, err=True)
+
+
+# -- the offline demo ---------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_DEMO_OUT), show_default=True,
+              metavar="DIR", help="Folder for demo.db and demo-report/ (an earlier demo.db there is replaced).")
+def demo(out_dir):
+    """The whole cycle offline, in seconds: harvest, statistics, report.
+
+    \b
+    Serves real MusicBrainz lookup bodies (CC0, bundled with mbharvest) from
+    a local WS/2 emulator on 127.0.0.1 and harvests them through the normal
+    code path (client, rate limiter, run lock, ledger): artists, releases,
+    recordings and ISRCs. Then prints the statistics and writes the report.
+    Needs no network and no contact; setting options do not apply to it.
+    """
+    try:
+        result = run_demo(out_dir, say=click.echo)
+    except HarvesterError as exc:
+        raise CliError(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise CliError("interrupted: run mbharvest demo again to start afresh", 1) from None
+    click.echo("")
+    click.echo(format_table(result.stats))
+    click.echo("")
+    click.echo(where_things_are(result))
+    click.echo("")
+    click.echo(next_steps())
+
+
+@cli.command("import-dump")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--entity", "entity_type", type=click.Choice(ENTITY_TYPES), default=None,
+              help="Entity type of a bare JSON Lines file (else taken from mbdump/<entity>).")
+@click.option("--timestamp", default=None, metavar="DATETIME",
+              help="The dump's time for a bare file (default: the file's mtime; archives use their TIMESTAMP).")
+@click.option("--keep-documents/--no-keep-documents", default=False,
+              help="Also keep each line's raw JSON in the document table (off: it doubles the database).")
+@click.option("--skip-bad-lines", is_flag=True,
+              help="Pass over malformed lines (reported with their numbers) instead of stopping.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_LINES, show_default=True,
+              help="Lines per transaction (a batch also closes after about a second).")
+@with_settings
+def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,
+                        batch_size):
+    """Import MusicBrainz JSON dumps: <entity>.tar.xz as published, an
+    extracted mbdump/<entity> file, or --entity TYPE FILE.jsonl.
+
+    Streamed (never unpacked), committed in batches, resumable: run the same
+    command again after an interruption and it continues. A dump already
+    imported is left as it is."""
+    options = ImportOptions(entity_type=entity_type, timestamp=timestamp,
+                            supplementary=settings.include_supplementary, keep_documents=keep_documents,
+                            skip_bad_lines=skip_bad_lines, batch_lines=batch_size)
+    check_paths([Path(p) for p in paths], options)
+    show_progress = sys.stderr.isatty()
+    last_shown = [0.0]
+
+    def progress(state: Progress) -> None:
+        if show_progress and time.monotonic() - last_shown[0] >= 0.5:
+            last_shown[0] = time.monotonic()
+            click.echo("\r" + format_progress(state) + "\033[K", nl=False, err=True)
+
+    def on_result(result: DumpResult) -> None:
+        if show_progress:
+            click.echo("\r\033[K", nl=False, err=True)
+        if result.status == "already-imported":
+            click.echo(f"{result.path}: {result.entity_type} {result.source} already imported "
+                       f"({result.lines_read:,} lines); nothing changed", err=True)
+        elif result.status == "partial":
+            click.echo(f"{result.path}: stopped at --max-runtime after line {result.lines_read:,}; "
+                       f"run again to continue", err=True)
+        if result.bad_lines:
+            click.echo(f"{result.path}: {result.skipped_text()}", err=True)
+        if verbose:
+            click.echo(result.summary())
+
+    db = open_db(settings.db)
+    import_dumps(db, [Path(p) for p in paths], options, max_runtime=settings.max_runtime,
+                 progress=progress, on_result=on_result)

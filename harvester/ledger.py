@@ -55,7 +55,12 @@ def run_lock(db_path: str | Path, command: str, started_at: str) -> Iterator[Non
 
 
 def start_run(db: sqlite_utils.Database, command: str, args: Any, started_at: str) -> int:
+    """A new ledger row. The caller holds the run lock, so a row still
+    `running` belongs to a run that died (killed, power cut): it is closed as
+    failed here, so the ledger never shows a dead run as running."""
     with db.atomic():
+        db.execute("UPDATE harvest_run SET status = ?, error = coalesce(error, ?) WHERE status = ?",
+                   [FAILED, "interrupted: the process ended before finishing (its pages are kept)", RUNNING])
         cursor = db.execute(
             "INSERT INTO harvest_run (command, args, started_at, status, requests, entities_written, pid) "
             "VALUES (?, ?, ?, ?, 0, 0, ?)",

@@ -228,6 +228,13 @@ def _has_supplementary(doc: Any) -> bool:
     return False
 
 
+def _life_span(doc: dict) -> dict[str, Any]:
+    life_span = _dict(doc.get("life-span"), "life-span")
+    if life_span is None:
+        return {}
+    return _pick(life_span, (("begin_date", "begin", _date), ("end_date", "end", _date), ("ended", "ended", _bool)))
+
+
 class _Walker:
     """Walks one document; collects into a Normalized."""
 
@@ -302,10 +309,7 @@ class _Walker:
             ("name", "name", _text), ("sort_name", "sort-name", _text), ("type", "type", _text),
             ("country", "country", _text), ("disambiguation", "disambiguation", _text),
             ("gender", "gender", _text)))}
-        life_span = _dict(doc.get("life-span"), "life-span")
-        if life_span is not None:
-            row.update(_pick(life_span, (("begin_date", "begin", _date), ("end_date", "end", _date),
-                                         ("ended", "ended", _bool))))
+        row.update(_life_span(doc))
         self.out.add("artist", row)
         self.supplementary_rows("artist", artist_id, doc)
         self.nested(doc, "release-groups", self.release_group)
@@ -319,10 +323,7 @@ class _Walker:
             ("name", "name", _text), ("sort_name", "sort-name", _text), ("type", "type", _text),
             ("country", "country", _text), ("label_code", "label-code", _code),
             ("disambiguation", "disambiguation", _text)))}
-        life_span = _dict(doc.get("life-span"), "life-span")
-        if life_span is not None:
-            row.update(_pick(life_span, (("begin_date", "begin", _date), ("end_date", "end", _date),
-                                         ("ended", "ended", _bool))))
+        row.update(_life_span(doc))
         self.out.add("label", row)
         self.supplementary_rows("label", label_id, doc)
         self.nested(doc, "releases", self.release)

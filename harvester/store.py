@@ -11,6 +11,7 @@ so a page and its bookmark commit together.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -135,6 +136,14 @@ INDEXES_V1: list[tuple[str, tuple[str, ...]]] = [
 
 ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording")
 
+# One row per dump file imported: lines_committed is the resume position,
+# written in the same transaction as the rows of those lines.
+DUMP_IMPORT_COLUMNS: dict[str, type] = {
+    "entity_type": str, "dump_timestamp": str, "size_bytes": int, "path": str, "status": str,
+    "lines_committed": int, "lines_skipped": int, "entities_written": int,
+    "started_at": str, "updated_at": str, "finished_at": str,
+}
+
 MIGRATIONS = Migrations("mbharvest")
 
 
@@ -148,6 +157,27 @@ def _initial(db: sqlite_utils.Database) -> None:
     for name, spec in TABLES_V1.items():
         if spec.get("fts"):
             db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
+
+
+@MIGRATIONS(name="0002_dump_import")
+def _dump_import(db: sqlite_utils.Database) -> None:
+    """Where each dump import stands (so an interrupted one resumes), and
+    full-text update triggers that fire only when an indexed column changes
+    (a refreshed fetched_at or source no longer rewrites the index)."""
+    db["dump_import"].create(DUMP_IMPORT_COLUMNS, pk=("entity_type", "dump_timestamp", "size_bytes"),
+                             if_not_exists=True)
+    for name, spec in TABLES_V1.items():
+        columns = spec.get("fts")
+        if not columns:
+            continue
+        listed = ", ".join(f'"{column}"' for column in columns)
+        old_values = ", ".join(f'old."{column}"' for column in columns)
+        new_values = ", ".join(f'new."{column}"' for column in columns)
+        db.execute(f'DROP TRIGGER IF EXISTS "{name}_au"')
+        db.execute(
+            f'CREATE TRIGGER "{name}_au" AFTER UPDATE OF {listed} ON "{name}" BEGIN\n'
+            f'  INSERT INTO "{name}_fts" ("{name}_fts", rowid, {listed}) VALUES(\'delete\', old.rowid, {old_values});\n'
+            f'  INSERT INTO "{name}_fts" (rowid, {listed}) VALUES (new.rowid, {new_values});\nEND')
 
 
 # Resumable harvest state: one row per (plan, step), written in the same
@@ -250,7 +280,9 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     except OSError as exc:
         raise DatabaseError(f"{path}: cannot create its folder ({exc.strerror})") from None
     try:
-        db = sqlite_utils.Database(path)
+        # One thread at a time, but not always the opening one: the dump
+        # importer commits its batches on a second thread.
+        db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
         db.execute("PRAGMA busy_timeout = 30000")
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             db.enable_wal()
@@ -274,25 +306,40 @@ def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:
     return f"{path}: database error: {message}"
 
 
+def _json_columns(count: int) -> str:
+    return ", ".join(f"json_extract(value, '$[{index}]')" for index in range(count))
+
+
 @functools.lru_cache(maxsize=None)
-def _upsert_sql(table: str, columns: tuple[str, ...]) -> str:
+def _upsert_sql(table: str, columns: tuple[str, ...], constants: tuple[str, ...]) -> str:
+    """One statement for a whole group of rows, passed as a JSON array of
+    arrays: SQLite walks it in C (no per-row round trip through Python, and
+    the GIL is free meanwhile for a thread preparing the next batch). Rows go
+    in array order, so a key given twice ends as its later row."""
     pk = PRIMARY_KEYS[table]
     key = (pk,) if isinstance(pk, str) else pk
-    updates = [c for c in columns if c not in key]
-    action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
-    return (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(key)}) {action}")
+    written = columns + constants
+    updates = [c for c in written if c not in key]
+    # An update that would change nothing is skipped: no write, no full-text
+    # trigger (re-imports and entities repeated across pages cost a lookup).
+    action = ("DO UPDATE SET " + ", ".join(f"[{c}] = excluded.[{c}]" for c in updates)
+              + " WHERE " + " OR ".join(f"[{c}] IS NOT excluded.[{c}]" for c in updates)) if updates else "DO NOTHING"
+    selected = ", ".join(filter(None, (_json_columns(len(columns)), ", ".join("?" for _ in constants))))
+    return (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in written)}) "
+            f"SELECT {selected} FROM json_each(?) WHERE true ON CONFLICT ({', '.join(key)}) {action}")
 
 
-def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]) -> None:
+def upsert_rows(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]],
+                constants: dict[str, Any] | None = None) -> None:
     """Upsert rows, each with only the columns it gives (grouped so that a
-    missing column is never written as NULL)."""
-    groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    missing column is never written as NULL), plus `constants` on every row."""
+    constants = constants or {}
+    groups: dict[tuple[str, ...], list[list]] = defaultdict(list)
     for row in rows:
-        columns = tuple(row)
-        groups[columns].append(tuple(row.values()))
+        groups[tuple(row)].append(list(row.values()))
     for columns, values in groups.items():
-        db.conn.executemany(_upsert_sql(table, columns), values)
+        db.conn.execute(_upsert_sql(table, columns, tuple(constants)),
+                        (*constants.values(), json.dumps(values, ensure_ascii=False)))
 
 
 def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetched_at: str) -> int:
@@ -302,17 +349,19 @@ def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetc
     Child sets named in `normalized.replace` are cleared first, so a batch is
     one snapshot: rows for the same child set from two documents of one batch
     are united. Runs inside the caller's transaction."""
-    clears: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
+    clears: dict[tuple[str, tuple[str, ...]], list[list]] = defaultdict(list)
     for table, where in dict.fromkeys(normalized.replace):
-        clears[(table, tuple(column for column, _ in where))].append(tuple(value for _, value in where))
+        clears[(table, tuple(column for column, _ in where))].append([value for _, value in where])
     for (table, columns), values in clears.items():
-        condition = " AND ".join(f"[{column}] = ?" for column in columns)
-        db.conn.executemany(f"DELETE FROM [{table}] WHERE {condition}", values)
+        listed = ", ".join(f"[{column}]" for column in columns)
+        db.conn.execute(f"DELETE FROM [{table}] WHERE ({listed}) IN "
+                        f"(SELECT {_json_columns(len(columns))} FROM json_each(?))",
+                        (json.dumps(values, ensure_ascii=False),))
     stamp = {"fetched_at": fetched_at, "source": source}
     for table, rows in normalized.rows.items():
-        upsert_rows(db, table, [{**row, **stamp} for row in rows])
+        upsert_rows(db, table, rows, stamp)
     if normalized.documents:
-        upsert_rows(db, "document", [{**row, **stamp} for row in normalized.documents])
+        upsert_rows(db, "document", normalized.documents, stamp)
     return sum(len({row["id"] for row in normalized.rows.get(table, ())}) for table in ENTITY_TABLES)
 
 

@@ -37,6 +37,17 @@ def ws2_index() -> list[dict]:
 
 
 @pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A command-line run that sees no config from the repository, no
+    MBHARVEST_* settings from the environment, and a private rate-limit record."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MBHARVEST_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("MBHARVEST_CONTACT", "MBHARVEST_SERVER", "MBHARVEST_RATE", "MBHARVEST_DB", "MBHARVEST_CONFIG",
+                 "MBHARVEST_MAX_REQUESTS", "MBHARVEST_MAX_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
 def db():
     """An in-memory database at the current shape."""
     database = sqlite_utils.Database(memory=True)

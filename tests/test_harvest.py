@@ -14,20 +14,15 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from harvester import __version__
 from harvester.cli import cli
 from harvester.emulator import Emulator, generate_corpus
+from tests.conftest import CONTACT
 from tests.truth import artist_truth, credited, isrc_truth, label_truth, release_group_truth, stored
 
-CONTACT = "tests@example.org"
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No config from the repository, a private rate-limit record."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MBHARVEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("MBHARVEST_CONTACT", "MBHARVEST_SERVER", "MBHARVEST_RATE", "MBHARVEST_DB", "MBHARVEST_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +75,7 @@ def test_prolific_artist_equals_truth_at_the_floor(corpus, emulator, tmp_path):
     assert_equal_truth(db, truth)
     assert len(emulator.requests) <= truth.floor + 2
     assert len(emulator.requests) == truth.floor  # no faults: exactly the floor
+    assert {r["user_agent"] for r in emulator.requests} == {f"mbharvest/{__version__} ( {CONTACT} )"}
     cut_pages = [r for r in emulator.requests if "/ws/2/release?" in r["path"] and "recordings" in r["path"]]
     assert len(cut_pages) >= 2
     ledger = db.execute("SELECT status, requests FROM harvest_run").fetchall()
@@ -326,6 +322,8 @@ def test_sigkill_at_several_points_then_rerun_equals_an_uninterrupted_run(corpus
         total_requests = len(emu.requests)
     assert kills >= 3
     assert _content(path) == _content(reference)
+    statuses = [row[0] for row in sqlite3.connect(path).execute("SELECT status FROM harvest_run ORDER BY id")]
+    assert statuses == ["failed"] * kills + ["complete"]  # killed runs are closed, never left "running"
     assert_equal_truth(sqlite3.connect(path), truth)
     assert reference_requests == truth.floor
     assert total_requests <= truth.floor + kills + 2

@@ -68,7 +68,7 @@ def test_contract_tables_keys_and_columns(db):
 def test_table_set_is_exactly_the_schema(db):
     base = {name for name in db.table_names() if "_fts" not in name}
     assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "harvest_bookmark",
-                                            "_sqlite_migrations"}
+                                            "dump_import", "_sqlite_migrations"}
     assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
 
 
@@ -206,7 +206,7 @@ def test_open_db_uses_wal_and_is_idempotent(tmp_path):
     # every migration applied once (0001_initial first; later ones in the order they were added)
     assert [row["name"] for row in db["_sqlite_migrations"].rows] == applied
     assert applied[0] == "0001_initial" and len(set(applied)) == len(applied)
-    assert {"0003_views", "0004_harvest_state"} <= set(applied)
+    assert {"0002_dump_import", "0003_views", "0004_harvest_state"} <= set(applied)
     ensure_db_shape(db)
 
 

@@ -1,0 +1,502 @@
+"""`mbharvest import-dump` on small dumps built here from real lookup bodies.
+
+Expectations are computed from the JSON lines themselves (ids, ISRCs,
+credits), never from what the importer wrote."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.synthetic_dump import write_recording_dump
+from harvester import dumps
+from harvester.cli import cli
+from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
+from harvester.normalize import normalize_isrc
+from harvester.store import open_db
+from tests.conftest import load_ws2
+from tests.test_store import content
+
+TIMESTAMP = "2025-11-22 00:00:52.535446+00"
+SOURCE = "dump:2025-11-22T00:00:52Z"
+NEWER = "2025-11-26 00:00:48.12+00"
+
+RECORDING_BODIES = [
+    "sortipy/recordings-line1-ab80a174-1b7d-41c8-bddb-5edfd849d512.json",
+    "sortipy/recordings-line2-5fbaab56-3904-40fe-9ef2-be59a16c86be.json",
+    "sortipy/recordings-line3-5e7029b3-f17e-4d4d-a08e-0bfd8f4a5765.json",
+    "picard/recording.json",
+    "picard/recording_video.json",
+    "picard/recording_multi_artists_1.json",
+    "picard/recording_credits.json",
+]
+RELEASE_BODIES = [
+    "musicbrainz-android/release_lookup.json",
+    "sortipy/releases-line1-58558cec-d9f1-40e4-a857-f7af88883c12.json",
+    "wrtag/release/21a03203-91a4-4948-ae1e-2d0977f1bdbc.json",
+    "wrtag/release/70130d47-2145-4e61-972e-49d3d21a087e.json",
+    "wrtag/release/a99c577f-027d-4f96-8c47-d2b113fc0f2f.json",
+]
+ARTIST_BODIES = ["picard/artist.json", "picard/artist_arabic.json", "picard/artist_ended.json",
+                 "hqub-musicbrainz/artist-get.json"]
+LABEL_BODIES = ["musicbrainz-android/label_lookup.json", "hqub-musicbrainz/label-get.json"]
+RELEASE_GROUP_BODIES = ["musicbrainz-android/release-group_lookup.json", "hqub-musicbrainz/releasegroup-get.json",
+                        "picard/release_group.json"]
+ENTITY_TABLES = ["artist", "label", "release_group", "release", "medium", "track", "recording",
+                 "recording_isrc", "release_label", "artist_credit_name", "tag", "rating", "annotation",
+                 "document", "mbid_redirect"]
+
+
+# -- building dumps --
+
+def line_of(doc) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def write_archive(path: Path, entity: str, lines: list[bytes], timestamp: str | None = TIMESTAMP) -> Path:
+    """An archive shaped like the published ones: TIMESTAMP, COPYING, mbdump/<entity>."""
+    mode = {".xz": "w:xz", ".gz": "w:gz"}.get(path.suffix, "w")
+    members = [("COPYING", b"CC0\n")] + ([("TIMESTAMP", timestamp.encode() + b"\n")] if timestamp else [])
+    members.append((f"mbdump/{entity}", b"".join(lines)))
+    with tarfile.open(path, mode) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def bodies(paths: list[str]) -> list[dict]:
+    return [load_ws2(p) for p in paths]
+
+
+# -- what the lines hold, computed independently --
+
+def credited_artists(doc) -> set[str]:
+    """Artist ids of every artist credit in a document (relations excluded:
+    the normalizer keeps no relations)."""
+    found = set()
+    if isinstance(doc, dict):
+        for item in doc.get("artist-credit") or []:
+            if item.get("artist", {}).get("id"):
+                found.add(item["artist"]["id"])
+        for key, value in doc.items():
+            if key != "relations":
+                found |= credited_artists(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found |= credited_artists(value)
+    return found
+
+
+def release_tracks(release: dict) -> list[dict]:
+    return [t for m in release.get("media") or [] for t in (m.get("tracks") or []) + (m.get("data-tracks") or [])
+            + ([m["pregap"]] if m.get("pregap") else []) if t.get("id")]
+
+
+def ids(db, table: str, column: str = "id") -> set:
+    return {row[0] for row in db.execute(f"SELECT {column} FROM [{table}]").fetchall()}
+
+
+def count(db, table: str) -> int:
+    return db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+
+
+def entity_content(db):
+    return {name: rows for name, rows in content(db).items() if name in ENTITY_TABLES or name.endswith("_fts")}
+
+
+# -- running the command --
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run mbharvest in-process against tmp_path/mb.db, outside any config."""
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("MBHARVEST_")]:
+        monkeypatch.delenv(var)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, ["import-dump", "--db", str(tmp_path / "mb.db"), *map(str, args)])
+    return invoke
+
+
+def db_of(tmp_path: Path):
+    return open_db(tmp_path / "mb.db")
+
+
+# -- formats and counts --
+
+def test_recording_tar_xz_holds_exactly_the_lines(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(d) for d in docs])
+    result = run(archive)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # nothing on stdout without -v
+    db = db_of(tmp_path)
+    assert ids(db, "recording") == {d["id"] for d in docs}
+    assert {(r, i) for r, i in db.execute("SELECT recording_id, isrc FROM recording_isrc").fetchall()} == {
+        (d["id"], normalize_isrc(code)) for d in docs for code in d.get("isrcs", [])}
+    assert ids(db, "artist") == set().union(*(credited_artists(d) for d in docs))
+    assert ids(db, "release") == {r["id"] for d in docs for r in d.get("releases", [])}
+    for doc in docs:
+        title, length, source, fetched = db.execute(
+            "SELECT title, length_ms, source, fetched_at FROM recording WHERE id = ?", (doc["id"],)).fetchone()
+        assert (title, length) == (doc["title"], doc.get("length"))
+        assert (source, fetched) == (SOURCE, "2025-11-22T00:00:52Z")
+    expected_credits = {("recording", d["id"], i) for d in docs for i, _ in enumerate(d["artist-credit"])}
+    for release in (r for d in docs for r in d.get("releases", [])):
+        expected_credits |= {("release", release["id"], i) for i, _ in enumerate(release.get("artist-credit", []))}
+        group = release.get("release-group", {})
+        expected_credits |= {("release_group", group["id"], i) for i, _ in enumerate(group.get("artist-credit", []))}
+    assert {tuple(r) for r in db.execute("SELECT entity_type, entity_id, position FROM artist_credit_name")} == (
+        expected_credits)
+
+
+def test_release_tar_gz_media_tracks_isrcs_and_labels(tmp_path, run):
+    docs = bodies(RELEASE_BODIES)
+    archive = write_archive(tmp_path / "release.tar.gz", "release", [line_of(d) for d in docs])
+    assert run(archive).exit_code == 0
+    db = db_of(tmp_path)
+    assert ids(db, "release") == {d["id"] for d in docs}
+    tracks = [t for d in docs for t in release_tracks(d)]
+    assert ids(db, "track") == {t["id"] for t in tracks}
+    assert ids(db, "recording") == {t["recording"]["id"] for t in tracks}
+    assert {tuple(r) for r in db.execute("SELECT recording_id, isrc FROM recording_isrc").fetchall()} == {
+        (t["recording"]["id"], normalize_isrc(code)) for t in tracks for code in t["recording"].get("isrcs", [])}
+    assert count(db, "recording_isrc") >= 12  # the android release carries 12
+    assert count(db, "medium") == sum(len(d.get("media", [])) for d in docs)
+    assert {tuple(r) for r in db.execute("SELECT release_id, label_id, catalog_number FROM release_label")} == {
+        (d["id"], (li.get("label") or {}).get("id") or "", li.get("catalog-number") or "")
+        for d in docs for li in d.get("label-info", [])}
+
+
+def test_bare_mbdump_file_jsonl_and_plain_tar(tmp_path, run):
+    (tmp_path / "mbdump").mkdir()
+    artists = bodies(ARTIST_BODIES)
+    bare = tmp_path / "mbdump" / "artist"
+    bare.write_bytes(b"".join(line_of(d) for d in artists))
+    labels = bodies(LABEL_BODIES)
+    jsonl = tmp_path / "labels.jsonl"
+    jsonl.write_bytes(b"".join(line_of(d) for d in labels))
+    groups = bodies(RELEASE_GROUP_BODIES)
+    plain = write_archive(tmp_path / "release-group.tar", "release-group", [line_of(d) for d in groups])
+
+    assert run(bare, "--timestamp", "2025-11-22T00:00:52Z").exit_code == 0
+    assert run("--entity", "label", jsonl).exit_code == 0
+    assert run(plain).exit_code == 0
+    db = db_of(tmp_path)
+    assert {d["id"] for d in artists} <= ids(db, "artist")
+    assert ids(db, "label") == {d["id"] for d in labels} | {
+        li["label"]["id"] for d in labels for r in d.get("releases", []) for li in r.get("label-info", [])
+        if li.get("label")}
+    assert {d["id"] for d in groups} <= ids(db, "release_group")
+    assert ids(db, "release") == {r["id"] for d in labels + groups for r in d.get("releases", [])} | {
+        r["id"] for d in artists for r in d.get("releases", [])}
+    sources = dict(db.execute("SELECT id, source FROM artist").fetchall())
+    assert {sources[d["id"]] for d in artists} == {SOURCE}
+    mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(jsonl.stat().st_mtime)))
+    assert {db.execute("SELECT source FROM label WHERE id = ?", (d["id"],)).fetchone()[0] for d in labels} == {
+        f"dump:{mtime}"}
+    runs = db.execute("SELECT command, status, requests, entities_written FROM harvest_run ORDER BY id").fetchall()
+    assert [r[:3] for r in runs] == [("import-dump", "complete", 0)] * 3
+    assert runs[0][3] >= len(artists)
+
+
+def test_cc0_filter_and_documents(tmp_path, run):
+    docs = bodies(["picard/recording.json", "musicbrainz-android/recording_lookup.json"])
+    assert any("tags" in d for d in docs)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(d) for d in docs])
+    assert run(archive).exit_code == 0
+    db = db_of(tmp_path)
+    assert (count(db, "tag"), count(db, "rating"), count(db, "annotation"), count(db, "document")) == (0, 0, 0, 0)
+
+    opted = tmp_path / "opted"
+    opted.mkdir()
+    result = CliRunner().invoke(cli, ["import-dump", str(archive), "--db", str(opted / "mb.db"),
+                                      "--include-supplementary", "--keep-documents"])
+    assert result.exit_code == 0, result.output
+    db = open_db(opted / "mb.db")
+    expected_tags = {(d["id"], t["name"]) for d in docs for t in d.get("tags", [])}
+    assert expected_tags and {tuple(r) for r in db.execute(
+        "SELECT entity_id, name FROM tag WHERE entity_type = 'recording' AND kind = 'tag'")} == expected_tags
+    assert {r[0] for r in db.execute("SELECT DISTINCT licence FROM tag")} == {"CC-BY-NC-SA-3.0"}
+    assert ids(db, "document", "entity_id") == {d["id"] for d in docs}
+
+
+def test_cc0_documents_drop_supplementary_fields(tmp_path, run):
+    doc = load_ws2("picard/recording.json")
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(doc)])
+    assert run(archive, "--keep-documents").exit_code == 0
+    kept = json.loads(db_of(tmp_path).execute("SELECT json FROM document").fetchone()[0])
+    assert "tags" in doc and "tags" not in kept and kept["id"] == doc["id"]
+
+
+# -- re-import, newer dumps --
+
+def test_reimport_of_a_completed_dump_changes_nothing(tmp_path, run):
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording",
+                            [line_of(d) for d in bodies(RECORDING_BODIES)])
+    assert run(archive).exit_code == 0
+    before = entity_content(db_of(tmp_path))
+    again = run(archive, "-v")
+    assert again.exit_code == 0
+    assert "already imported" in again.stderr and "nothing changed" in again.stderr
+    db = db_of(tmp_path)
+    assert entity_content(db) == before
+    assert db.execute("SELECT status, entities_written FROM harvest_run ORDER BY id").fetchall() == [
+        ("complete", db.execute("SELECT entities_written FROM harvest_run WHERE id = 1").fetchone()[0]),
+        ("complete", 0)]
+
+
+def test_a_newer_dump_updates_rows_and_the_full_text_index(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    assert run(write_archive(tmp_path / "old.tar.xz", "recording", [line_of(d) for d in docs])).exit_code == 0
+    renamed = dict(docs[0], title="Zyxwv Renamed")
+    newer = write_archive(tmp_path / "new.tar.xz", "recording", [line_of(renamed)] + [line_of(d) for d in docs[1:]],
+                          timestamp=NEWER)
+    assert run(newer).exit_code == 0
+    db = db_of(tmp_path)
+    assert db.execute("SELECT title, source FROM recording WHERE id = ?", (docs[0]["id"],)).fetchone() == (
+        "Zyxwv Renamed", "dump:2025-11-26T00:00:48Z")
+    assert count(db, "recording") == len(docs)
+    found = db.execute("SELECT r.id FROM recording_fts f JOIN recording r ON r.rowid = f.rowid "
+                       "WHERE recording_fts MATCH 'Zyxwv'").fetchall()
+    assert found == [(docs[0]["id"],)]
+    old_word = docs[0]["title"].split()[0]
+    assert (docs[0]["id"],) not in db.execute(
+        "SELECT r.id FROM recording_fts f JOIN recording r ON r.rowid = f.rowid WHERE recording_fts MATCH ?",
+        (f'"{old_word}"',)).fetchall()
+    for table in ("recording", "artist", "release", "release_group"):
+        db.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('integrity-check')")
+
+
+# -- interruption and resumption --
+
+def synthetic_lines(count: int, seed: int = 7) -> list[bytes]:
+    from benchmarks.synthetic_dump import recording_lines
+    return [line_of(d) for d in recording_lines(count, seed)]
+
+
+def test_budget_stops_between_batches_and_rerun_resumes(tmp_path, run, monkeypatch):
+    lines = synthetic_lines(1200)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", lines)
+    calls = []
+    real = dumps.normalize_entity
+    monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rounds = 0
+    while True:
+        rounds += 1
+        result = run(archive, "--batch-size", "250", "--max-runtime", "0")
+        assert result.exit_code == 0, result.output
+        if "run again" not in result.stderr:
+            break
+        assert rounds < 10
+    assert rounds == 5  # 4 partial runs of one batch each, then the last batch
+    db = db_of(tmp_path)
+    assert [r[0] for r in db.execute("SELECT status FROM harvest_run ORDER BY id")] == ["partial"] * 4 + ["complete"]
+    assert len(calls) == len(lines)  # no line normalized twice
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    CliRunner().invoke(cli, ["import-dump", str(archive), "--db", str(clean / "mb.db")])
+    assert entity_content(db) == entity_content(open_db(clean / "mb.db"))
+    assert ids(db, "recording") == {json.loads(line)["id"] for line in lines}
+
+
+def test_a_crash_mid_import_loses_nothing_and_resumes(tmp_path, run, monkeypatch):
+    lines = synthetic_lines(1000)
+    archive = write_archive(tmp_path / "recording.tar.gz", "recording", lines)
+    real_save, saves = dumps.save, []
+
+    def failing_save(*args, **kwargs):
+        saves.append(1)
+        if len(saves) == 3:
+            raise OSError("injected failure")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(dumps, "save", failing_save)
+    crashed = run(archive, "--batch-size", "200")
+    assert crashed.exit_code != 0
+    db = db_of(tmp_path)
+    assert db.execute("SELECT lines_committed FROM dump_import").fetchone() == (400,)
+    assert ids(db, "recording") == {json.loads(line)["id"] for line in lines[:400]}
+    assert db.execute("SELECT status FROM harvest_run").fetchone() == ("failed",)
+
+    monkeypatch.setattr(dumps, "save", real_save)
+    calls = []
+    real = dumps.normalize_entity
+    monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = run(archive, "--batch-size", "200", "-v")
+    assert resumed.exit_code == 0
+    assert "resumed after line 400" in resumed.stdout
+    assert len(calls) == len(lines) - 400
+    assert ids(db_of(tmp_path), "recording") == {json.loads(line)["id"] for line in lines}
+
+
+def test_sigkill_mid_import_then_rerun_equals_a_clean_import(tmp_path):
+    archive = tmp_path / "recording.tar.xz"
+    write_recording_dump(archive, 20_000, seed=11)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", "500"]
+    killed_db = tmp_path / "killed.db"
+    process = subprocess.Popen(command + ["--db", str(killed_db)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(killed_db, timeout=5) as probe:
+                committed = probe.execute("SELECT max(lines_committed) FROM dump_import").fetchone()[0] or 0
+        except sqlite3.OperationalError:
+            committed = 0
+        if committed >= 4000:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 4000 <= committed < 20_000, "the kill should land mid-import"
+
+    rerun = subprocess.run(command + ["--db", str(killed_db), "-v"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed after line" in rerun.stdout
+    clean_db = tmp_path / "clean.db"
+    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=env, check=True, timeout=120)
+    killed, clean = open_db(killed_db), open_db(clean_db)
+    assert killed.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert count(killed, "recording") == 20_000
+    assert entity_content(killed) == entity_content(clean)
+    assert killed.execute("SELECT status, lines_committed FROM dump_import").fetchall() == [("complete", 20_000)]
+
+
+# -- bad input --
+
+def test_truncated_archive_names_the_file_and_keeps_committed_rows(tmp_path, run):
+    lines = synthetic_lines(3000)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", lines)
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) * 2 // 3])
+    result = run(archive, "--batch-size", "300")
+    assert result.exit_code == 1
+    assert str(archive) in result.stderr and "truncated or corrupt" in result.stderr
+    assert "Traceback" not in result.output
+    db = db_of(tmp_path)
+    committed = db.execute("SELECT lines_committed FROM dump_import").fetchone()[0]
+    assert 300 <= committed < 3000
+    assert ids(db, "recording") == {json.loads(line)["id"] for line in lines[:committed]}
+    assert db.execute("SELECT status FROM harvest_run").fetchone() == ("failed",)
+
+
+def test_malformed_line_names_file_and_line_and_keeps_lines_before(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    lines = [line_of(d) for d in docs[:3]] + [b'{"id": "broken", "title": \n'] + [line_of(d) for d in docs[3:]]
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", lines)
+    result = run(archive)
+    assert result.exit_code == 1
+    assert f"{archive}: line 4:" in result.stderr and "not valid JSON" in result.stderr
+    assert ids(db_of(tmp_path), "recording") == {d["id"] for d in docs[:3]}
+
+
+def test_a_line_of_the_wrong_shape_is_reported_with_its_number(tmp_path, run):
+    docs = bodies(RECORDING_BODIES[:2])
+    path = tmp_path / "recording.jsonl"
+    path.write_bytes(line_of(docs[0]) + line_of(dict(docs[1], isrcs=5)))
+    result = run(path)
+    assert result.exit_code == 1
+    assert f"{path}: line 2: recording {docs[1]['id']}: isrcs should be a list" in result.stderr
+
+
+def test_skip_bad_lines_reports_them_and_imports_the_rest(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    lines = [line_of(d) for d in docs]
+    lines.insert(2, b"not json at all\n")
+    lines.insert(5, b"[1, 2, 3]\n")
+    path = tmp_path / "mbdump" / "recording"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(lines))
+    result = run(path, "--skip-bad-lines", "-v")
+    assert result.exit_code == 0, result.output
+    assert "2 bad lines skipped (first: line 3, 6)" in result.stderr
+    assert ids(db_of(tmp_path), "recording") == {d["id"] for d in docs}
+    assert db_of(tmp_path).execute("SELECT lines_skipped, status FROM dump_import").fetchone() == (2, "complete")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "missing.tar.xz", "missing.tar.xz: no such file"),
+    (lambda tmp: write_archive(tmp / "work.tar.xz", "work", [b"{}\n"]),
+     "work.tar.xz: holds no mbdump/<entity> member to import (it holds mbdump/work"),
+    (lambda tmp: (tmp / "things.jsonl", (tmp / "things.jsonl").write_text("{}\n"))[0], "give --entity"),
+])
+def test_bad_usage_exits_2_with_a_message(tmp_path, run, make, message):
+    result = run(make(tmp_path))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "mb.db").exists() or count(db_of(tmp_path), "recording") == 0
+
+
+def test_unknown_entity_option_exits_2(tmp_path, run):
+    path = tmp_path / "x.jsonl"
+    path.write_text("{}\n")
+    assert run("--entity", "work", path).exit_code == 2
+
+
+# -- pieces --
+
+def test_dump_time_reads_the_published_timestamp_forms():
+    assert dump_time(TIMESTAMP, what="t") == "2025-11-22T00:00:52Z"
+    assert dump_time("2025-11-22T01:00:00+01:00", what="t") == "2025-11-22T00:00:00Z"
+    assert dump_time("2025-11-22", what="t") == "2025-11-22T00:00:00Z"
+
+
+def test_progress_line_shows_bytes_rate_and_eta():
+    text = format_progress(Progress(Path("recording.tar.xz"), "recording", 25_000_000, 100_000_000,
+                                    50_000, 40_000, 2.0))
+    assert text == ("recording.tar.xz: 25.0/100.0 MB (25%), 50,000 recording lines, 20,000/s, ETA 0:00:06")
+
+
+def test_library_call_records_a_ledger_row(tmp_path):
+    db = open_db(tmp_path / "mb.db")
+    path = write_archive(tmp_path / "recording.tar", "recording", [line_of(d) for d in bodies(RECORDING_BODIES)])
+    results = import_dumps(db, [path], ImportOptions())
+    assert [r.status for r in results] == ["complete"]
+    assert results[0].lines_normalized == len(RECORDING_BODIES)
+    row = db.execute("SELECT command, status, requests, entities_written FROM harvest_run").fetchone()
+    assert row == ("import-dump", "complete", 0, results[0].entities_written)
+    assert results[0].entities_written >= len(RECORDING_BODIES)
+
+
+def test_upserts_keep_types_order_and_leave_unchanged_rows_alone(db):
+    """The json_each upsert path: values keep their SQLite types, a key
+    given twice ends as its later row, a column not given is never blanked,
+    and a row that would not change is not rewritten (its FTS row stays)."""
+    from harvester.store import upsert_rows
+    upsert_rows(db, "recording", [
+        {"id": "r1", "title": "Ünïcode “quotes” \\ 🎵", "length_ms": 215506, "video": 1, "disambiguation": None},
+        {"id": "r2", "title": "first", "length_ms": None},
+        {"id": "r2", "title": "second"},
+    ], {"source": "s", "fetched_at": "t"})
+    upsert_rows(db, "rating", [{"entity_type": "recording", "entity_id": "r1", "kind": "rating", "value": 4.5,
+                                "votes_count": 2, "licence": "x"}])
+    rows = db.execute("SELECT id, title, length_ms, typeof(length_ms), video, typeof(video), disambiguation, source "
+                      "FROM recording ORDER BY id").fetchall()
+    assert rows == [("r1", "Ünïcode “quotes” \\ 🎵", 215506, "integer", 1, "integer", None, "s"),
+                    ("r2", "second", None, "null", None, "null", None, "s")]
+    assert db.execute("SELECT value, typeof(value), votes_count FROM rating").fetchone() == (4.5, "real", 2)
+    changes = db.conn.total_changes
+    upsert_rows(db, "recording", [{"id": "r2", "title": "second"}], {"source": "s", "fetched_at": "t"})
+    assert db.conn.total_changes == changes  # nothing rewritten, no trigger fired
+    upsert_rows(db, "recording", [{"id": "r2", "title": "third"}])
+    assert db.execute("SELECT title, source FROM recording WHERE id = 'r2'").fetchone() == ("third", "s")
+    assert db.execute("SELECT rowid FROM recording_fts WHERE recording_fts MATCH 'third'").fetchall() == \
+        db.execute("SELECT rowid FROM recording WHERE id = 'r2'").fetchall()
+    db.execute("INSERT INTO recording_fts (recording_fts) VALUES ('integrity-check')")
