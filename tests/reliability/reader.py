@@ -31,6 +31,9 @@ CHECKS = {
     "credited entity without its credit names": """
         SELECT count(*) FROM recording r WHERE r.artist_credit IS NOT NULL AND NOT EXISTS
             (SELECT 1 FROM artist_credit_name c WHERE c.entity_type = 'recording' AND c.entity_id = r.id)""",
+    "dump position ahead of its data (a recording dump: one recording per line)": """
+        SELECT count(*) FROM dump_import d WHERE d.entity_type = 'recording' AND d.lines_committed >
+            (SELECT count(*) FROM recording)""",
     "bookmark ahead of its data": """
         SELECT count(*) FROM harvest_bookmark b WHERE b.step LIKE 'browse|recording|artist|%' AND b.next_offset >
             (SELECT count(*) FROM artist_credit_name c WHERE c.entity_type = 'recording'

@@ -14,9 +14,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTACT = "tests@example.org"
-# ledger and resumption state differ between a killed-and-rerun harvest and
+# ledger and resumption state differ between a killed-and-rerun run (harvest or import) and
 # an uninterrupted one by design; everything else must be equal
-STATE_TABLES = ("harvest_run", "harvest_bookmark", "_sqlite_migrations")
+STATE_TABLES = ("harvest_run", "harvest_bookmark", "dump_import", "_sqlite_migrations")
 VOLATILE_COLUMNS = ("fetched_at", "source")
 
 
