@@ -213,10 +213,11 @@ def normalize_isrc(raw: Any) -> str | None:
 
 def strip_supplementary(doc: Any) -> Any:
     """A copy of doc without CC BY-NC-SA fields, at any depth."""
-    if isinstance(doc, dict):
-        return {k: strip_supplementary(v) for k, v in doc.items() if k not in SUPPLEMENTARY_KEYS}
+    if isinstance(doc, dict):  # scalars are taken as they are, not passed down: most values are scalars
+        return {k: strip_supplementary(v) if isinstance(v, (dict, list)) else v
+                for k, v in doc.items() if k not in SUPPLEMENTARY_KEYS}
     if isinstance(doc, list):
-        return [strip_supplementary(v) for v in doc]
+        return [strip_supplementary(v) if isinstance(v, (dict, list)) else v for v in doc]
     return doc
 
 
