@@ -31,14 +31,14 @@ from harvester.harvest import (
     plan_for,
     read_key_file,
 )
-from harvester.ledger import list_runs
+from harvester.ledger import list_runs, run_lock
 from harvester.normalize import ENTITY_TYPES
 from harvester.progress import ProgressLine, format_duration
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
 from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
-from harvester.store import open_db
+from harvester.store import open_db, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -588,6 +588,10 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
         if verbose:
             click.echo(result.summary())
 
-    db = open_db(settings.db)
-    import_dumps(db, [Path(p) for p in paths], options, max_runtime=settings.max_runtime,
-                 progress=progress, on_result=on_result)
+    with run_lock(settings.db, "import-dump", utc_now()):
+        db = open_db(settings.db)
+        try:
+            import_dumps(db, [Path(p) for p in paths], options, max_runtime=settings.max_runtime,
+                         progress=progress, on_result=on_result)
+        finally:
+            db.close()

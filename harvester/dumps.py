@@ -18,7 +18,6 @@ import io
 import itertools
 import json
 import lzma
-import os
 import queue
 import re
 import sqlite3
@@ -34,6 +33,7 @@ from typing import IO, Callable, Iterator
 
 import sqlite_utils
 
+from harvester import ledger
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
 from harvester.store import describe_sqlite_error, save, utc_now
@@ -461,20 +461,13 @@ def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *
         return result
 
 
-def run_ledger_start(db: sqlite_utils.Database, args: dict) -> int:
+def _finish_run(db: sqlite_utils.Database, run_id: int, args: dict, results: list[DumpResult], status: str,
+                written: int, error: str | None = None) -> None:
+    """Close the ledger row; its args gain the dumps' TIMESTAMPs (the data card cites them)."""
+    stamps = sorted({r.source.removeprefix("dump:") for r in results if r.source.startswith("dump:")})
     with db.atomic():
-        cursor = db.execute(
-            "INSERT INTO harvest_run (command, args, started_at, status, requests, entities_written, pid) "
-            "VALUES (?, ?, ?, 'running', 0, 0, ?)",
-            ("import-dump", json.dumps(args, sort_keys=True), utc_now(), os.getpid()))
-        return cursor.lastrowid
-
-
-def run_ledger_finish(db: sqlite_utils.Database, run_id: int, status: str, entities_written: int,
-                      error: str | None = None) -> None:
-    with db.atomic():
-        db.execute("UPDATE harvest_run SET finished_at = ?, status = ?, entities_written = ?, error = ? "
-                   "WHERE id = ?", (utc_now(), status, entities_written, error, run_id))
+        ledger.update_run(db, run_id, finished_at=utc_now(), status=status, entities_written=written, error=error,
+                          args=json.dumps({**args, "dump_timestamp": ", ".join(stamps) or None}, sort_keys=True))
 
 
 def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOptions, *,
@@ -487,9 +480,9 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
     paths = [Path(p) for p in paths]
     check_paths(paths, options)
     stop_at = time.monotonic() + max_runtime if max_runtime is not None else None
-    run_id = run_ledger_start(db, {"paths": [str(p) for p in paths], "entity": options.entity_type,
-                                   "supplementary": options.supplementary,
-                                   "keep_documents": options.keep_documents})
+    args = {"paths": [str(p) for p in paths], "entity": options.entity_type,
+            "supplementary": options.supplementary, "keep_documents": options.keep_documents}
+    run_id = ledger.start_run(db, "import-dump", args, utc_now())
     results: list[DumpResult] = []
     written = 0
     db_path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
@@ -511,14 +504,14 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
                 break
     except BaseException as exc:
         message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
-        run_ledger_finish(db, run_id, "failed", written, message)
+        _finish_run(db, run_id, args, results, "failed", written, message)
         raise
     finally:
         db.execute(f"PRAGMA cache_size = {cache_size}")
         db.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
     complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
-    run_ledger_finish(db, run_id, "complete" if complete else "partial", written)
+    _finish_run(db, run_id, args, results, "complete" if complete else "partial", written)
     return results
 
 

@@ -500,3 +500,22 @@ def test_upserts_keep_types_order_and_leave_unchanged_rows_alone(db):
     assert db.execute("SELECT rowid FROM recording_fts WHERE recording_fts MATCH 'third'").fetchall() == \
         db.execute("SELECT rowid FROM recording WHERE id = 'r2'").fetchall()
     db.execute("INSERT INTO recording_fts (recording_fts) VALUES ('integrity-check')")
+
+
+def test_the_ledger_records_the_dumps_timestamp(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(d) for d in docs])
+    assert run(archive).exit_code == 0
+    command, status, args = db_of(tmp_path).execute("SELECT command, status, args FROM harvest_run").fetchone()
+    assert (command, status) == ("import-dump", "complete")
+    assert json.loads(args)["dump_timestamp"] == "2025-11-22T00:00:52Z"
+
+
+def test_an_import_while_another_run_holds_the_database_exits_75(tmp_path, run):
+    from harvester.ledger import run_lock
+
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(d) for d in bodies(RECORDING_BODIES)])
+    with run_lock(tmp_path / "mb.db", "a refresh", "2026-01-01T00:00:00Z"):
+        result = run(archive)
+    assert result.exit_code == 75 and "a refresh" in result.output
+    assert not (tmp_path / "mb.db").exists()
