@@ -12,8 +12,10 @@ and rerunning a finished one harvests afresh.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -21,17 +23,21 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 
 from harvester import ledger
-from harvester.errors import BadRequest, HarvesterError, NotFound, UsageError
+from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
+    Normalized,
     normalize_entity,
     normalize_isrc,
     normalize_isrc_lookup,
     normalize_page,
     redirect_row,
 )
-from harvester.store import classify_documents, save, save_redirect, upsert_rows, utc_now
+from harvester.store import (
+    classify_documents, describe_sqlite_error, save, save_redirect, upsert_rows, utc_now,
+)
 
 PAGE_LIMIT = 100
+WAL_CHECKPOINT_PAGES = 10_000
 MBID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
@@ -185,6 +191,22 @@ class ProgressEvent:
     elapsed: float
 
 
+def without_repeats(normalized: Normalized) -> Normalized:
+    """The same rows with exact repeats dropped (a page credits one artist on
+    hundreds of rows; each upsert would also rewrite its full-text entry).
+    The last of the repeats is kept, so the order of differing rows holds."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for table, table_rows in normalized.rows.items():
+        unique: dict[tuple, dict[str, Any]] = {}
+        for row in table_rows:
+            identity = tuple(row.items())
+            unique.pop(identity, None)
+            unique[identity] = row
+        rows[table] = list(unique.values())
+    return Normalized(rows=rows, replace=normalized.replace, documents=normalized.documents,
+                      invalid_isrcs=normalized.invalid_isrcs)
+
+
 class Harvester:
     """Runs plans against a WS/2 client into a database, one page per transaction."""
 
@@ -297,7 +319,7 @@ class Harvester:
         self.outcome.new += new
         self.outcome.updated += updated
         self.outcome.unchanged += unchanged
-        return save(self.db, normalized, source=self.source, fetched_at=self.now())
+        return save(self.db, without_repeats(normalized), source=self.source, fetched_at=self.now())
 
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
@@ -382,9 +404,10 @@ def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *
                           max_runtime=max_runtime, now=now, on_progress=on_progress)
     try:
         outcome = harvester.run(plans, run_id)
-    except (HarvesterError, OSError) as exc:
+    except (HarvesterError, OSError, sqlite3.Error) as exc:
         harvester.outcome.status = ledger.FAILED
-        harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
+        with contextlib.suppress(sqlite3.Error):  # a full disk may refuse the ledger row too
+            harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
         raise
     if outcome.failed_keys and outcome.status == ledger.COMPLETE:
         outcome.status = ledger.FAILED
@@ -404,12 +427,17 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
     client = client or WS2Client.from_settings(settings)
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
+        # checkpoint the WAL every ~40 MB, not every 4 MB: a page rewrites the
+        # same index and full-text pages, which a checkpoint then writes once
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         try:
             if callable(plans):
                 plans = plans(db)
             return run_harvest(db, client, plans, command=command, args=args, source=f"ws2:{settings.server}",
                                supplementary=settings.include_supplementary, max_requests=settings.max_requests,
                                max_runtime=settings.max_runtime, on_progress=on_progress)
+        except sqlite3.Error as exc:  # disk full, read-only, I/O error: every page committed before is kept
+            raise DatabaseError(describe_sqlite_error(settings.db, exc)) from None
         finally:
             db.close()
 

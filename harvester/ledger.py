@@ -28,6 +28,8 @@ def run_lock(db_path: str | Path, command: str, started_at: str) -> Iterator[Non
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(lock_path, "a+", encoding="utf-8")
+    except (FileExistsError, NotADirectoryError):
+        raise DatabaseError(f"{lock_path}: cannot create the run lock: a file is in the way of its folder") from None
     except OSError as exc:
         raise DatabaseError(f"{lock_path}: cannot create the run lock ({exc.strerror})") from None
     try:

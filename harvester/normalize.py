@@ -21,6 +21,7 @@ Rules the store relies on:
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -109,20 +110,41 @@ def _text(value: Any, key: str) -> str | None:
 
 
 def _int(value: Any, key: str) -> int | None:
+    """A whole number that fits SQLite's 64-bit INTEGER; text and floats are accepted, NaN and infinity not."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise _Shape(f"{key} should be a number, not a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return int(float(value.strip()))
+            value = int(text) if text.lstrip("+-").isdigit() else float(text)
         except ValueError:
             raise _Shape(f"{key} should be a number, not {value[:40]!r}") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Shape(f"{key} should be a finite number, not {value}")
+        value = int(value)
+    if isinstance(value, int):
+        if not _SQLITE_INT_MIN <= value <= _SQLITE_INT_MAX:
+            raise _Shape(f"{key} is out of range ({str(value)[:40]})")
+        return value
     raise _Shape(f"{key} should be a number, not {type(value).__name__}")
+
+
+_SQLITE_INT_MIN, _SQLITE_INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _float(value: Any, key: str) -> float:
+    """A finite number (ratings); text holding one is accepted."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    raise _Shape(f"{key} should be a number, not {str(value)[:40]!r}")
 
 
 def _bool(value: Any, key: str) -> int | None:
@@ -191,10 +213,11 @@ def normalize_isrc(raw: Any) -> str | None:
 
 def strip_supplementary(doc: Any) -> Any:
     """A copy of doc without CC BY-NC-SA fields, at any depth."""
-    if isinstance(doc, dict):
-        return {k: strip_supplementary(v) for k, v in doc.items() if k not in SUPPLEMENTARY_KEYS}
+    if isinstance(doc, dict):  # scalars are taken as they are, not passed down: most values are scalars
+        return {k: strip_supplementary(v) if isinstance(v, (dict, list)) else v
+                for k, v in doc.items() if k not in SUPPLEMENTARY_KEYS}
     if isinstance(doc, list):
-        return [strip_supplementary(v) for v in doc]
+        return [strip_supplementary(v) if isinstance(v, (dict, list)) else v for v in doc]
     return doc
 
 
@@ -242,7 +265,7 @@ class _Walker:
             rating = _dict(rating, key)
             if rating is not None and rating.get("value") is not None:
                 self.out.add("rating", {"entity_type": entity_type, "entity_id": entity_id, "kind": kind,
-                                        "value": float(rating["value"]),
+                                        "value": _float(rating["value"], f"{key}.value"),
                                         "votes_count": _int(rating.get("votes-count"), f"{key}.votes-count"),
                                         "licence": SUPPLEMENTARY_LICENCE})
         annotation = doc.get("annotation")

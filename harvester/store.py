@@ -478,19 +478,34 @@ def save(db: sqlite_utils.Database, normalized: Normalized, *, source: str, fetc
     return run_writes(db, prepare_save(normalized, source=source, fetched_at=fetched_at))
 
 
+_CLASSIFY_BATCH = 900  # ids per query, under SQLite's oldest limit of 999 parameters
+
+
 def classify_documents(db: sqlite_utils.Database, documents: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """How many of these documents are new, changed, or the same as stored."""
+    """How many of these documents are new, changed, or the same as stored.
+
+    One query per batch of documents, not one per document: a page holds hundreds."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for entity_type, entity_id in dict.fromkeys((d["entity_type"], d["entity_id"]) for d in documents):
+        wanted[entity_type].append(entity_id)
+    stored: dict[tuple[str, str], str] = {}
+    for entity_type, entity_ids in wanted.items():
+        for start in range(0, len(entity_ids), _CLASSIFY_BATCH):
+            batch = entity_ids[start:start + _CLASSIFY_BATCH]
+            rows = db.execute("SELECT entity_id, json FROM document WHERE entity_type = ? AND entity_id IN ("
+                              + ", ".join("?" for _ in batch) + ")", [entity_type, *batch])
+            stored.update({(entity_type, entity_id): json for entity_id, json in rows})
     new = updated = unchanged = 0
     for document in documents:
-        row = db.execute("SELECT json FROM document WHERE entity_type = ? AND entity_id = ?",
-                         [document["entity_type"], document["entity_id"]]).fetchone()
-        if row is None:
+        json = stored.get((document["entity_type"], document["entity_id"]))
+        if json is None:
             new += 1
-        elif row[0] == document["json"]:
+        elif json == document["json"]:
             unchanged += 1
         else:
             updated += 1
     return new, updated, unchanged
+
 
 
 def save_redirect(db: sqlite_utils.Database, row: dict[str, str], *, recorded_at: str) -> None:

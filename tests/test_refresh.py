@@ -219,3 +219,17 @@ def test_runs_shows_the_ledger(tmp_path):
     assert rows[0]["command"] == "refresh" and rows[0]["status"] == "complete" and rows[0]["requests"] == 1
     table = CliRunner().invoke(cli, ["runs", "--config", str(config)])
     assert "refresh" in table.output and "complete" in table.output
+
+
+def test_log_file_keeps_a_persistent_log(tmp_path):
+    corpus = generate_corpus(seed=3, artists=3)
+    recording = next(iter(corpus.recordings))
+    with Emulator(corpus) as emu:
+        config = write_config(tmp_path, emu, recordings=[recording])
+        log = tmp_path / "logs" / "refresh.log"
+        for _ in range(2):
+            result = refresh(config, "--log-file", str(log))
+            assert result.exit_code == 0 and result.output == ""
+    lines = log.read_text(encoding="utf-8").splitlines()
+    requests = [line for line in lines if f"/ws/2/recording/{recording}" in line]
+    assert len(requests) == 2 and all(" INFO " in line for line in requests)  # appended, run after run
