@@ -507,7 +507,6 @@ def classify_documents(db: sqlite_utils.Database, documents: list[dict[str, Any]
     return new, updated, unchanged
 
 
-
 def save_redirect(db: sqlite_utils.Database, row: dict[str, str], *, recorded_at: str) -> None:
     upsert_rows(db, "mbid_redirect", [{**row, "recorded_at": recorded_at}])
 
