@@ -11,7 +11,6 @@ backoff and jitter, never sooner than the server's ``Retry-After``; 404 and
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -23,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import musicbrainzngs.musicbrainz as mbvocab
+import orjson
 import requests
 import tenacity
 
@@ -175,13 +175,13 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 def parse_body(response: requests.Response) -> dict[str, Any]:
     """The JSON object of a 200 reply; TransientFailure if it is HTML, cut, or not JSON."""
     content_type = response.headers.get("Content-Type", "")
-    text = response.text
-    if "html" in content_type or text.lstrip()[:1] == "<":
+    content = response.content
+    if "html" in content_type or content.lstrip()[:1] == b"<":
         raise TransientFailure(f"HTML where JSON was expected (HTTP {response.status_code})", response.status_code)
     try:
-        body = json.loads(text)
-    except ValueError:
-        raise TransientFailure(f"invalid or truncated JSON ({len(text)} characters)", response.status_code) from None
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise TransientFailure(f"invalid or truncated JSON ({len(content)} bytes)", response.status_code) from None
     if not isinstance(body, dict):
         raise TransientFailure(f"JSON {type(body).__name__} where an object was expected", response.status_code)
     return body

@@ -428,8 +428,12 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
         # checkpoint the WAL every ~40 MB, not every 4 MB: a page rewrites the
-        # same index and full-text pages, which a checkpoint then writes once
+        # same index and full-text pages, which a checkpoint then writes once;
+        # a 64 MiB page cache and memory-mapped reads spare most of the reads
+        # random MBIDs cause across the indexes (+5% in mirror mode)
         db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("PRAGMA mmap_size = 268435456")
         try:
             if callable(plans):
                 plans = plans(db)

@@ -20,11 +20,12 @@ Rules the store relies on:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+import orjson
 
 from harvester.errors import NormalizeError
 
@@ -463,8 +464,11 @@ def _describe(entity_type: str, doc: Any) -> str:
 def _document_row(entity_type: str, entity_id: str, doc: dict, supplementary: bool) -> dict[str, Any]:
     keep_supplementary = supplementary and _has_supplementary(doc)
     kept = doc if supplementary else strip_supplementary(doc)
-    return {"entity_type": entity_type, "entity_id": entity_id,
-            "json": json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+    try:
+        text = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:  # e.g. an integer beyond 64 bits somewhere in the document
+        raise NormalizeError(f"cannot be kept as JSON ({exc})", document=f"{entity_type} {entity_id}") from None
+    return {"entity_type": entity_type, "entity_id": entity_id, "json": text,
             "licence": f"{CC0}+{SUPPLEMENTARY_LICENCE}" if keep_supplementary else CC0}
 
 

@@ -3,7 +3,6 @@
 import sqlite3
 
 import pytest
-import sqlite_utils
 
 from harvester.errors import DatabaseError
 from harvester.normalize import normalize_entity, normalize_isrc_lookup, normalize_page

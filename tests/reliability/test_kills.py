@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import shutil
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
