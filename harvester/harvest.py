@@ -25,7 +25,6 @@ import sqlite_utils
 from harvester import ledger
 from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
-    Normalized,
     normalize_entity,
     normalize_isrc,
     normalize_isrc_lookup,
@@ -191,22 +190,6 @@ class ProgressEvent:
     elapsed: float
 
 
-def without_repeats(normalized: Normalized) -> Normalized:
-    """The same rows with exact repeats dropped (a page credits one artist on
-    hundreds of rows; each upsert would also rewrite its full-text entry).
-    The last of the repeats is kept, so the order of differing rows holds."""
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for table, table_rows in normalized.rows.items():
-        unique: dict[tuple, dict[str, Any]] = {}
-        for row in table_rows:
-            identity = tuple(row.items())
-            unique.pop(identity, None)
-            unique[identity] = row
-        rows[table] = list(unique.values())
-    return Normalized(rows=rows, replace=normalized.replace, documents=normalized.documents,
-                      invalid_isrcs=normalized.invalid_isrcs)
-
-
 class Harvester:
     """Runs plans against a WS/2 client into a database, one page per transaction."""
 
@@ -319,7 +302,7 @@ class Harvester:
         self.outcome.new += new
         self.outcome.updated += updated
         self.outcome.unchanged += unchanged
-        return save(self.db, without_repeats(normalized), source=self.source, fetched_at=self.now())
+        return save(self.db, normalized, source=self.source, fetched_at=self.now())
 
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
