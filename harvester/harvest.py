@@ -25,6 +25,7 @@ import sqlite_utils
 from harvester import ledger
 from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
+    TABLE_OF,
     normalize_entity,
     normalize_isrc,
     normalize_isrc_lookup,
@@ -45,10 +46,6 @@ RELEASE_GROUP_INCLUDES = ("artist-credits",)
 ISRC_INCLUDES = ("artists", "isrcs")
 SEARCH_ENTITIES = ("artist", "label", "release-group", "release", "recording")
 TARGETS = ("artist", "label", "release-group", "release", "recording", "isrc", "search")
-
-# Where a target's rows go, for marking a key gone.
-_TABLE_OF = {"artist": "artist", "label": "label", "release-group": "release_group",
-             "release": "release", "recording": "recording"}
 
 
 @dataclass(frozen=True)
@@ -308,14 +305,14 @@ class Harvester:
         self._check_budget()
         doc = self.client.lookup(step.entity, step.key, includes=step.includes)
         normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary)
-        resolved = normalized.rows[_TABLE_OF[step.entity]][0]["id"]
+        resolved = normalized.rows[TABLE_OF[step.entity]][0]["id"]
         fetched_at = self.now()
         with self.db.atomic():
             written = self._save(normalized)
             redirect = redirect_row(step.entity, step.key, resolved)
             if redirect:  # merged upstream: the survivor is stored, the old id marked
                 save_redirect(self.db, redirect, recorded_at=fetched_at)
-                self.db.execute(f"UPDATE [{_TABLE_OF[step.entity]}] SET gone_at = ? WHERE id = ?",
+                self.db.execute(f"UPDATE [{TABLE_OF[step.entity]}] SET gone_at = ? WHERE id = ?",
                                 [fetched_at, step.key])
             self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
         self._count_page(written, normalized.invalid_isrcs)
@@ -360,7 +357,7 @@ class Harvester:
 
     def _gone(self, plan: Plan, step: Step, run_id: int) -> None:
         """404: the key was deleted upstream (or never existed). Mark, never delete."""
-        table = _TABLE_OF.get(step.entity)
+        table = TABLE_OF.get(step.entity)
         with self.db.atomic():
             if step.kind == "lookup" and table:
                 self.db.execute(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", [self.now(), step.key])

@@ -12,13 +12,13 @@ from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 
-from harvester.harvest import Plan, check_keys, lookup_plan, plan_for, plan_from_key, read_key_file
 from harvester.errors import UsageError
+from harvester.harvest import Plan, check_keys, lookup_plan, plan_for, plan_from_key, read_key_file
+from harvester.normalize import TABLE_OF
 from harvester.settings import Settings
 
 # entity table -> WS/2 entity type
-STALE_TABLES = {"artist": "artist", "label": "label", "release_group": "release-group",
-                "release": "release", "recording": "recording"}
+STALE_TABLES = {table: entity for entity, table in TABLE_OF.items()}
 STALE_BATCH = 200
 
 

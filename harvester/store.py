@@ -25,7 +25,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from harvester.errors import DatabaseError
-from harvester.normalize import Normalized
+from harvester.normalize import TABLE_OF, Normalized
 
 _STAMP = {"fetched_at": str, "source": str}
 
@@ -137,7 +137,7 @@ INDEXES_V1: list[tuple[str, tuple[str, ...]]] = [
     ("annotation", ("entity_id",)),
 ]
 
-ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording")
+ENTITY_TABLES = tuple(TABLE_OF.values())
 
 # One row per dump file imported: lines_committed is the resume position,
 # written in the same transaction as the rows of those lines.
