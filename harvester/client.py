@@ -28,6 +28,7 @@ import tenacity
 
 from harvester import __version__
 from harvester.errors import BadRequest, NotFound, RequestFailed, ServiceUnavailable, UsageError
+from harvester.normalize import MBID_PATTERN, normalize_isrc
 from harvester.ratelimit import RateLimiter
 from harvester.settings import Settings
 
@@ -35,8 +36,6 @@ log = logging.getLogger("harvester.client")
 
 CONTACT_HOWTO = "set it with --contact, the MBHARVEST_CONTACT environment variable, or [client] contact in the config file"
 EMAIL_RE = re.compile(r"^[^@\s<>()]+@[^@\s<>()]+\.[^@\s<>()]+$")
-MBID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 SEARCH_FIELD_RE = re.compile(r'(?<![\w"])([A-Za-z_-]+):')
 QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
 LOOKUP_ENTITIES = ("area", "artist", "event", "instrument", "label", "place", "recording", "release",
@@ -97,15 +96,15 @@ def user_agent(contact: str) -> str:
 
 def check_mbid(mbid: str, what: str = "MBID") -> str:
     value = mbid.strip().lower() if isinstance(mbid, str) else ""
-    if not MBID_RE.match(value):
+    if not MBID_PATTERN.match(value):
         raise UsageError(f"{what} {mbid!r} is not a valid MBID (a UUID like 5b11f4ce-a62d-471e-81fc-a69a8278c7da)")
     return value
 
 
-def normalize_isrc(code: str) -> str:
-    """Upper-cased, hyphens and spaces dropped; UsageError unless it has the ISRC shape CCXXXYYNNNNN."""
-    value = re.sub(r"[\s-]", "", code).upper() if isinstance(code, str) else ""
-    if not ISRC_RE.match(value):
+def check_isrc(code: str) -> str:
+    """The canonical ISRC (upper case, no hyphens or spaces); UsageError unless it has the shape CCXXXYYNNNNN."""
+    value = normalize_isrc(code)
+    if value is None:
         raise UsageError(f"ISRC {code!r} is not valid (12 characters: CC XXX YY NNNNN, e.g. GBAYE0601498)")
     return value
 
@@ -320,7 +319,7 @@ class WS2Client:
         return self.get(f"/ws/2/{entity}", {"query": query, "limit": limit, "offset": offset})
 
     def isrc(self, code: str, includes: Iterable[str] = ()) -> dict[str, Any]:
-        code = normalize_isrc(code)
+        code = check_isrc(code)
         incs = check_includes("isrc", includes, mbvocab.VALID_INCLUDES, "an ISRC lookup, entity")
         return self.get(f"/ws/2/isrc/{code}", {"inc": " ".join(incs)} if incs else {})
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import sqlite_utils
 from harvester import ledger
 from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
+    MBID_PATTERN,
     TABLE_OF,
     normalize_entity,
     normalize_isrc,
@@ -38,7 +38,6 @@ from harvester.store import (
 
 PAGE_LIMIT = 100
 WAL_CHECKPOINT_PAGES = 10_000
-MBID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
 RECORDING_INCLUDES = ("artist-credits", "isrcs")

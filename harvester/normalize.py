@@ -52,6 +52,7 @@ _TAG_KINDS = {"tags": "tag", "genres": "genre", "moods": "mood",
 _RATING_KINDS = {"rating": "rating", "user-rating": "user-rating"}
 
 ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+MBID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ISRC_DISPLAY_CHARS = re.compile(r"[\s\-]")
 
 # table name <- entity type (release-group has a hyphen in WS/2, not in SQL)
