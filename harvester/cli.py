@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -20,7 +19,7 @@ import click
 from harvester import __version__
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
-from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, Progress, check_paths, format_progress, import_dumps
+from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
 from harvester.errors import HarvesterError
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
@@ -566,17 +565,10 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
                             supplementary=settings.include_supplementary, keep_documents=keep_documents,
                             skip_bad_lines=skip_bad_lines, batch_lines=batch_size)
     check_paths([Path(p) for p in paths], options)
-    show_progress = sys.stderr.isatty()
-    last_shown = [0.0]
-
-    def progress(state: Progress) -> None:
-        if show_progress and time.monotonic() - last_shown[0] >= 0.5:
-            last_shown[0] = time.monotonic()
-            click.echo("\r" + format_progress(state) + "\033[K", nl=False, err=True)
+    progress = ProgressLine(format_progress)
 
     def on_result(result: DumpResult) -> None:
-        if show_progress:
-            click.echo("\r\033[K", nl=False, err=True)
+        progress.close()
         if result.status == "already-imported":
             click.echo(f"{result.path}: {result.entity_type} {result.source} already imported "
                        f"({result.lines_read:,} lines); nothing changed", err=True)
@@ -594,4 +586,5 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
             import_dumps(db, [Path(p) for p in paths], options, max_runtime=settings.max_runtime,
                          progress=progress, on_result=on_result)
         finally:
+            progress.close()
             db.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 from harvester.harvest import ProgressEvent
 
@@ -28,8 +28,9 @@ def describe(event: ProgressEvent) -> str:
 class ProgressLine:
     """Redraws one line at most a few times a second; only on a terminal."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 0.2,
+    def __init__(self, render: Callable[[Any], str] = describe, stream: TextIO = sys.stderr, interval: float = 0.2,
                  clock: Callable[[], float] = time.monotonic):
+        self.render = render
         self.stream = stream
         self.enabled = stream.isatty()
         self.interval = interval
@@ -37,16 +38,18 @@ class ProgressLine:
         self.last = -interval
         self.width = 0
 
-    def __call__(self, event: ProgressEvent) -> None:
+    def __call__(self, event: Any) -> None:
         if not self.enabled or self.clock() - self.last < self.interval:
             return
         self.last = self.clock()
-        text = describe(event)
+        text = self.render(event)
         self.stream.write("\r" + text.ljust(self.width))
         self.stream.flush()
         self.width = len(text)
 
     def close(self) -> None:
+        """Clear the line (before other output, or at the end)."""
         if self.enabled and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
+            self.width = 0

@@ -26,10 +26,10 @@ class Terminal(io.StringIO):
 def test_progress_draws_only_on_a_terminal():
     event = ProgressEvent(1, 2, 3, 1, 1.0)
     quiet = io.StringIO()
-    ProgressLine(quiet)(event)
+    ProgressLine(stream=quiet)(event)
     assert quiet.getvalue() == ""
     screen = Terminal()
-    line = ProgressLine(screen, clock=lambda: 100.0)
+    line = ProgressLine(stream=screen, clock=lambda: 100.0)
     line(event)
     line.close()
     assert screen.getvalue().startswith("\rpages 1/2") and screen.getvalue().endswith("\r")
@@ -57,3 +57,20 @@ def test_plan_advises_the_dumps_beyond_a_day(monkeypatch):
     # 1 lookup + 30,000 release-group pages + 72,000 cut release pages + 30,000 recording pages
     assert "total: 132,001 requests" in result.output
     assert "import the JSON dumps" in result.output
+
+
+def test_the_same_line_serves_dump_imports_with_their_own_wording():
+    from pathlib import Path
+
+    from harvester.dumps import Progress, format_progress
+
+    state = Progress(path=Path("recording.tar.xz"), entity_type="recording", bytes_read=50_000_000,
+                     bytes_total=100_000_000, lines=400_000, lines_this_run=400_000, seconds=20.0)
+    screen = Terminal()
+    line = ProgressLine(format_progress, stream=screen, clock=lambda: 100.0)
+    line(state)
+    assert screen.getvalue() == "\r" + format_progress(state)
+    assert "recording.tar.xz: 50.0/100.0 MB (50%)" in screen.getvalue() and "ETA 0:00:20" in screen.getvalue()
+    line.close()
+    line.close()  # a second close writes nothing more
+    assert screen.getvalue().count("\r") == 3
