@@ -191,6 +191,13 @@ def _collect_keys(target: str, keys: tuple[str, ...], from_file) -> tuple[list[s
     return valid, problems
 
 
+def _summary(verbose: int, line: str) -> None:
+    """The one-line summary on stdout: with -v, or when stdout is a terminal
+    (cron and pipes get nothing unless asked)."""
+    if verbose or sys.stdout.isatty():
+        click.echo(line)
+
+
 def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, quiet_gone: bool = False) -> None:
     """Summary, then the exit code the contract gives this outcome. With
     quiet_gone (refresh), keys gone upstream are logged and in the ledger,
@@ -203,12 +210,11 @@ def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, qu
             click.echo(message, err=True)
     for failure in outcome.failed_keys:
         click.echo(f"failed: {failure}", err=True)
-    if verbose or sys.stdout.isatty():
-        click.echo(f"{name}: {outcome.status}, {outcome.requests} requests, {outcome.pages} pages, "
-                   f"{outcome.entities_written:,} entities written, {len(outcome.gone_keys)} gone"
-                   + (f", {outcome.invalid_isrcs} invalid ISRCs left out" if outcome.invalid_isrcs else "")
-                   + (f" ({outcome.stop_reason}; run it again to continue)" if outcome.stop_reason else "")
-                   + f" [run {outcome.run_id}]")
+    _summary(verbose, f"{name}: {outcome.status}, {outcome.requests} requests, {outcome.pages} pages, "
+                      f"{outcome.entities_written:,} entities written, {len(outcome.gone_keys)} gone"
+                      + (f", {outcome.invalid_isrcs} invalid ISRCs left out" if outcome.invalid_isrcs else "")
+                      + (f" ({outcome.stop_reason}; run it again to continue)" if outcome.stop_reason else "")
+                      + f" [run {outcome.run_id}]")
     if outcome.failed_keys:
         raise CliError(f"{len(outcome.failed_keys)} key(s) failed", 1)
     if outcome.gone_keys and not outcome.done_keys and outcome.status == "complete" and not quiet_gone:
@@ -218,12 +224,9 @@ def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, qu
 
 
 def _run(settings, target: str, plans: list, args: dict, problems: list[str], verbose: int) -> None:
-    progress = ProgressLine()
-    try:
+    with ProgressLine() as progress:
         outcome = harvest_with_settings(settings, plans, command=f"harvest {target}", args=args,
                                         on_progress=progress)
-    finally:
-        progress.close()
     _report_outcome(f"harvest {target}", outcome, problems, verbose)
 
 
@@ -336,12 +339,9 @@ def refresh(settings, verbose):
     Quiet unless -v or something is wrong; one run at a time per database
     (a second exits 75 at once). See README, "Running on a schedule".
     """
-    progress = ProgressLine()
-    try:
+    with ProgressLine() as progress:
         outcome = harvest_with_settings(settings, refresh_plans(settings), command="refresh",
                                         args={"older_than_days": settings.older_than_days}, on_progress=progress)
-    finally:
-        progress.close()
     _report_outcome("refresh", outcome, [], verbose, quiet_gone=True)
 
 
@@ -368,23 +368,14 @@ def runs(settings, verbose, as_json, limit):
                    + (f"  ({row['error']})" if row['error'] else ""))
 
 
-def _progress():
-    """A progress callback drawing one line on a terminal's stderr; None elsewhere."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(table: str, rows: int) -> None:
-        click.echo(f"\r{table}: {rows:,} rows\033[K", nl=False, err=True)
-
-    return show
+def _export_progress() -> ProgressLine:
+    return ProgressLine(lambda table, rows: f"{table}: {rows:,} rows")
 
 
 def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, left_out: dict[str, int],
                    stripped_documents: int, removed: list[Path]) -> None:
     """Say what was left out (always: it is a licence matter) and, with -v or on
     a terminal, a one-line summary on stdout."""
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", nl=False, err=True)
     if left_out:
         click.echo("left out supplementary data (CC BY-NC-SA 3.0): "
                    + ", ".join(f"{table} ({n:,} rows)" for table, n in left_out.items())
@@ -393,8 +384,7 @@ def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, l
         click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
     for path in removed:
         click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
-    if verbose or sys.stdout.isatty():
-        click.echo(f"{what}: {rows:,} rows in {tables} tables -> {out}")
+    _summary(verbose, f"{what}: {rows:,} rows in {tables} tables -> {out}")
 
 
 _OUT_DIR = click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
@@ -424,7 +414,8 @@ def export():
 @with_settings
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
     """One UTF-8 CSV per table, with a header row, streamed."""
-    result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    with _export_progress() as progress:
+        result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), progress)
     _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
@@ -436,7 +427,8 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
 @with_settings
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
     """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
-    result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), _progress())
+    with _export_progress() as progress:
+        result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), progress)
     _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
@@ -451,8 +443,7 @@ def export_datasette_metadata_command(settings, verbose, out):
     Then: datasette data/musicbrainz.db -m data/metadata.json
     """
     path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
-    if verbose or sys.stdout.isatty():
-        click.echo(f"wrote {path}; run: datasette {settings.db} -m {path}")
+    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path}")
 
 
 @export.command("bagit")
@@ -469,8 +460,9 @@ def export_bagit_command(settings, verbose, out, payload_format, documents, incl
     python -m bagit --validate DIR. --documents applies to --format csv (a
     database copy always holds its documents).
     """
-    result = export_bagit(settings.db, out, payload_format=payload_format,
-                          selection=Selection(documents, include_supplementary_data), on_progress=_progress())
+    with _export_progress() as progress:
+        result = export_bagit(settings.db, out, payload_format=payload_format,
+                              selection=Selection(documents, include_supplementary_data), on_progress=progress)
     _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
                    result.out, result.left_out, result.stripped_documents, [])
 
@@ -497,18 +489,9 @@ def report(settings, verbose, out_dir):
 
     The database must exist (exit 2 if not)."""
     target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
-    written = write_report(open_existing_db(settings.db), target, progress=_step_line())
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", nl=False, err=True)
-    if verbose or sys.stdout.isatty():
-        click.echo(f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
-
-
-def _step_line():
-    """A callback showing the current step on one line of a terminal's stderr; None elsewhere."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda step: click.echo(f"\r{step}...\033[K", nl=False, err=True)
+    with ProgressLine(lambda step: f"{step}...") as progress:
+        written = write_report(open_existing_db(settings.db), target, progress=progress)
+    _summary(verbose, f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
 
 
 # -- the offline demo ---------------------------------------------------------
@@ -580,11 +563,10 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
         if verbose:
             click.echo(result.summary())
 
-    with run_lock(settings.db, "import-dump", utc_now()):
+    with run_lock(settings.db, "import-dump", utc_now()), progress:
         db = open_db(settings.db)
         try:
             import_dumps(db, [Path(p) for p in paths], options, max_runtime=settings.max_runtime,
                          progress=progress, on_result=on_result)
         finally:
-            progress.close()
             db.close()

@@ -26,9 +26,13 @@ def describe(event: ProgressEvent) -> str:
 
 
 class ProgressLine:
-    """Redraws one line at most a few times a second; only on a terminal."""
+    """Redraws one line at most a few times a second; only on a terminal.
 
-    def __init__(self, render: Callable[[Any], str] = describe, stream: TextIO = sys.stderr, interval: float = 0.2,
+    Called with whatever the work reports (a harvest's ProgressEvent, a dump
+    import's Progress, an export's table and row count, a report's step);
+    `render` turns that into the line."""
+
+    def __init__(self, render: Callable[..., str] = describe, stream: TextIO = sys.stderr, interval: float = 0.2,
                  clock: Callable[[], float] = time.monotonic):
         self.render = render
         self.stream = stream
@@ -38,14 +42,20 @@ class ProgressLine:
         self.last = -interval
         self.width = 0
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, *event: Any) -> None:
         if not self.enabled or self.clock() - self.last < self.interval:
             return
         self.last = self.clock()
-        text = self.render(event)
+        text = self.render(*event)
         self.stream.write("\r" + text.ljust(self.width))
         self.stream.flush()
         self.width = len(text)
+
+    def __enter__(self) -> "ProgressLine":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Clear the line (before other output, or at the end)."""

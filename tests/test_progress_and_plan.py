@@ -74,3 +74,10 @@ def test_the_same_line_serves_dump_imports_with_their_own_wording():
     line.close()
     line.close()  # a second close writes nothing more
     assert screen.getvalue().count("\r") == 3
+
+
+def test_the_line_passes_any_arguments_to_its_formatter_and_clears_on_exit():
+    screen = Terminal()
+    with ProgressLine(lambda table, rows: f"{table}: {rows:,} rows", stream=screen, clock=lambda: 100.0) as line:
+        line("recording", 10000)
+    assert screen.getvalue() == "\rrecording: 10,000 rows" + "\r" + " " * 22 + "\r"
