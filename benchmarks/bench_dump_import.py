@@ -25,17 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.synthetic_dump import copies_with_fresh_ids, write_lines_dump, write_recording_dump  # noqa: E402
+from tests.conftest import WS2  # noqa: E402
+from tests.test_dumps import RELEASE_BODIES  # noqa: E402  (real release lookups, CC0: media, tracks, ISRCs, labels)
 
 OUT = Path(__file__).resolve().parent / "out"
-# Real release lookups (CC0) with media, tracks, recordings, ISRCs, labels.
-RELEASE_BODIES = [
-    "musicbrainz-android/release_lookup.json",
-    "sortipy/releases-line1-58558cec-d9f1-40e4-a857-f7af88883c12.json",
-    "wrtag/release/21a03203-91a4-4948-ae1e-2d0977f1bdbc.json",
-    "wrtag/release/70130d47-2145-4e61-972e-49d3d21a087e.json",
-    "wrtag/release/a99c577f-027d-4f96-8c47-d2b113fc0f2f.json",
-]
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ws2"
 
 
 def cpu_model() -> str:
@@ -89,7 +82,7 @@ def main() -> None:
         print(f"<!-- {summary} -->")
     if args.release_lines:
         import json
-        texts = [json.dumps(json.loads((FIXTURES / p).read_text()), ensure_ascii=False, separators=(",", ":"))
+        texts = [json.dumps(json.loads((WS2 / p).read_text()), ensure_ascii=False, separators=(",", ":"))
                  for p in RELEASE_BODIES]
         archive = OUT / f"release-{args.release_lines}.tar.xz"
         if not archive.exists():
