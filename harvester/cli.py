@@ -36,8 +36,8 @@ from harvester.progress import ProgressLine, format_duration
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
-from harvester.stats import compute_stats, format_table, open_existing_db, stats_json
-from harvester.store import open_db, utc_now
+from harvester.stats import compute_stats, format_table, stats_json
+from harvester.store import open_db, open_existing_db, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -353,10 +353,7 @@ def refresh(settings, verbose):
 @with_settings
 def runs(settings, verbose, as_json, limit):
     """The run ledger: every harvest, refresh and import with its status and counts."""
-    if not settings.db.exists():
-        raise CliError(f"{settings.db} does not exist yet: nothing has run against it", 2)
-    db = open_db(settings.db)
-    rows = list_runs(db, limit)
+    rows = list_runs(open_existing_db(settings.db), limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -28,8 +28,8 @@ from harvester.errors import HarvesterError, UsageError
 from harvester.harvest import Outcome, harvest_with_settings, plan_for
 from harvester.report import write_report
 from harvester.settings import Settings
-from harvester.stats import compute_stats, open_existing_db
-from harvester.store import utc_now
+from harvester.stats import compute_stats
+from harvester.store import open_existing_db, utc_now
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; annotations only
     from importlib.resources.abc import Traversable

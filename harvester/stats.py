@@ -13,13 +13,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from harvester.errors import UsageError
-from harvester.store import open_db
 
 LENGTH_BIN_MS = 5_000
 # Dense 5-second bins up to here; longer recordings (rare, and spread up to
@@ -48,15 +45,6 @@ def _year_expr(column: str) -> str:
     """The 4-digit year of a (possibly partial) date, or 'unknown'."""
     return (f"CASE WHEN {column} GLOB '[0-9][0-9][0-9][0-9]*' THEN substr({column}, 1, 4) "
             f"ELSE 'unknown' END")
-
-
-def open_existing_db(path: str | Path) -> sqlite_utils.Database:
-    """Open a database that must already exist: statistics of a database
-    that a typo created empty would be silently wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
-    return open_db(path)
 
 
 def _scalar(db: sqlite_utils.Database, sql: str) -> int:

@@ -24,7 +24,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from harvester.errors import DatabaseError
+from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import TABLE_OF, Normalized
 
 _STAMP = {"fetched_at": str, "source": str}
@@ -363,6 +363,15 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(describe_sqlite_error(path, exc)) from None
     return db
+
+
+def open_existing_db(path: str | Path) -> sqlite_utils.Database:
+    """Open a database that must already exist: statistics of a database
+    that a typo created empty would be silently wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
+    return open_db(path)
 
 
 def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:

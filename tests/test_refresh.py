@@ -233,3 +233,9 @@ def test_log_file_keeps_a_persistent_log(tmp_path):
     lines = log.read_text(encoding="utf-8").splitlines()
     requests = [line for line in lines if f"/ws/2/recording/{recording}" in line]
     assert len(requests) == 2 and all(" INFO " in line for line in requests)  # appended, run after run
+
+
+def test_runs_on_a_missing_database_exits_2_and_creates_nothing(tmp_path):
+    result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "typo.db")])
+    assert result.exit_code == 2 and "no database at" in result.output
+    assert not (tmp_path / "typo.db").exists()
