@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from harvester import __version__
+from harvester.client import WS2Client
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
@@ -231,8 +232,6 @@ def _run(settings, target: str, plans: list, args: dict, problems: list[str], ve
 
 
 def _show_plan(settings, plans: list) -> None:
-    from harvester.client import WS2Client
-
     client = WS2Client.from_settings(settings)
     estimates = estimate(client, plans)
     for item in estimates:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 
 from harvester import ledger
+from harvester.client import WS2Client
 from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
 from harvester.normalize import (
     MBID_PATTERN,
@@ -33,7 +34,7 @@ from harvester.normalize import (
     redirect_row,
 )
 from harvester.store import (
-    classify_documents, describe_sqlite_error, save, save_redirect, upsert_rows, utc_now,
+    classify_documents, describe_sqlite_error, open_db, save, save_redirect, upsert_rows, utc_now,
 )
 
 PAGE_LIMIT = 100
@@ -400,9 +401,6 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
     """Identify, lock the database, run and record. The client is made (and
     the contact and rate checked) before anything is opened or sent. `plans`
     may be a function of the open database (refresh builds them from it)."""
-    from harvester.client import WS2Client
-    from harvester.store import open_db
-
     client = client or WS2Client.from_settings(settings)
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
