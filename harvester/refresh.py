@@ -19,7 +19,7 @@ from harvester.settings import Settings
 
 # entity table -> WS/2 entity type
 STALE_TABLES = {table: entity for entity, table in TABLE_OF.items()}
-STALE_BATCH = 200
+STALE_BATCH = 1000  # lookups per query: ~17 minutes of requests at 1 req/s
 
 
 def unfinished_plans(db: sqlite_utils.Database) -> list[Plan]:
@@ -53,23 +53,26 @@ def watchlist_plans(settings: Settings) -> list[Plan]:
 def stale_plans(db: sqlite_utils.Database, older_than_days: float, now: datetime | None = None) -> Iterator[Plan]:
     """Lookups of entities not fetched for `older_than_days`, oldest first.
 
-    Queried lazily in batches: each refreshed entity gets a new fetched_at
-    and drops out of the next query; one that fails is not tried twice."""
+    Queried lazily, a batch at a time, each batch starting after the last
+    row of the one before (keyset paging): a scan per batch, however many
+    batches, and an entity whose lookup failed is not tried twice. Entities
+    refreshed meanwhile have a new fetched_at and are no longer stale."""
     now = now or datetime.now(timezone.utc)
     cutoff = (now - timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     union = " UNION ALL ".join(
-        f"SELECT '{table}' AS entity_table, id, fetched_at FROM [{table}] "
+        f"SELECT fetched_at, '{table}' AS entity_table, id FROM [{table}] "
         f"WHERE fetched_at < :cutoff AND gone_at IS NULL" for table in STALE_TABLES)
-    tried: set[tuple[str, str]] = set()
+    after = ("", "", "")
     while True:
-        rows = db.execute(f"SELECT entity_table, id FROM ({union}) ORDER BY fetched_at, id LIMIT :limit",
-                          {"cutoff": cutoff, "limit": STALE_BATCH + len(tried)}).fetchall()
-        fresh = [(table, entity_id) for table, entity_id in rows if (table, entity_id) not in tried]
-        if not fresh:
+        rows = db.execute(
+            f"SELECT fetched_at, entity_table, id FROM ({union}) WHERE (fetched_at, entity_table, id) > (:f, :t, :i) "
+            "ORDER BY fetched_at, entity_table, id LIMIT :limit",
+            {"cutoff": cutoff, "f": after[0], "t": after[1], "i": after[2], "limit": STALE_BATCH}).fetchall()
+        if not rows:
             return
-        for table, entity_id in fresh:
-            tried.add((table, entity_id))
+        for _, table, entity_id in rows:
             yield lookup_plan(STALE_TABLES[table], entity_id)
+        after = tuple(rows[-1])
 
 
 def refresh_plans(settings: Settings) -> Callable[[sqlite_utils.Database], Iterable[Plan]]:

@@ -239,3 +239,21 @@ def test_runs_on_a_missing_database_exits_2_and_creates_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "typo.db")])
     assert result.exit_code == 2 and "no database at" in result.output
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_stale_entities_come_oldest_first_once_each_across_batches(db, monkeypatch):
+    import harvester.refresh as refresh_module
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(refresh_module, "STALE_BATCH", 2)
+    rows = {"recording": [("r1", "2001-01-01T00:00:00Z"), ("r2", "2003-01-01T00:00:00Z"),
+                          ("r3", "2026-11-01T00:00:00Z")],
+            "artist": [("a1", "2002-01-01T00:00:00Z"), ("a2", "2003-01-01T00:00:00Z")],
+            "release": [("x1", "2000-06-01T00:00:00Z")]}
+    for table, items in rows.items():
+        db[table].insert_all([{"id": i, "fetched_at": f} for i, f in items])
+    db["artist"].update("a2", {"gone_at": "2004-01-01T00:00:00Z"})
+    plans = list(refresh_module.stale_plans(db, 30, now=datetime(2026, 11, 24, tzinfo=timezone.utc)))
+    # nothing is refreshed in between (as if every lookup failed): each once, oldest first, then the end
+    assert [(p.steps[0].entity, p.seed) for p in plans] == [
+        ("release", "x1"), ("recording", "r1"), ("artist", "a1"), ("recording", "r2")]
