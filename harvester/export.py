@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import bagit
+import orjson
 
 from harvester import __version__
 from harvester.errors import DatabaseError, HarvesterError, MissingExtra, UsageError
-from harvester.normalize import CC0, strip_supplementary
+from harvester.normalize import CC0, document_json, strip_supplementary
 from harvester.store import describe_sqlite_error
 
 CORE_TABLES = (
@@ -285,11 +286,10 @@ def count_supplementary_documents(conn: sqlite3.Connection) -> int:
                         (_SUPPLEMENTARY_MARK,)).fetchone()[0]
 
 
-def cc0_document_json(document_json: str) -> str:
+def cc0_document_json(stored_json: str) -> str:
     """The raw document without its CC BY-NC-SA fields, serialized as the
     normalizer serializes documents."""
-    kept = strip_supplementary(json.loads(document_json))
-    return json.dumps(kept, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return document_json(strip_supplementary(orjson.loads(stored_json)))
 
 
 def iter_batches(conn: sqlite3.Connection, table: str, columns: list[str], selection: Selection,

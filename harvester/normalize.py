@@ -462,12 +462,19 @@ def _describe(entity_type: str, doc: Any) -> str:
     return f"{entity_type} {doc_id}" if isinstance(doc_id, str) else f"{entity_type} document"
 
 
+def document_json(doc: Any) -> str:
+    """How a kept document is written: compact, keys sorted, UTF-8 as is (so
+    equal documents are equal text). TypeError for what JSON cannot hold,
+    such as an integer beyond 64 bits."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _document_row(entity_type: str, entity_id: str, doc: dict, supplementary: bool) -> dict[str, Any]:
     keep_supplementary = supplementary and _has_supplementary(doc)
     kept = doc if supplementary else strip_supplementary(doc)
     try:
-        text = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError as exc:  # e.g. an integer beyond 64 bits somewhere in the document
+        text = document_json(kept)
+    except TypeError as exc:
         raise NormalizeError(f"cannot be kept as JSON ({exc})", document=f"{entity_type} {entity_id}") from None
     return {"entity_type": entity_type, "entity_id": entity_id, "json": text,
             "licence": f"{CC0}+{SUPPLEMENTARY_LICENCE}" if keep_supplementary else CC0}
