@@ -27,6 +27,9 @@ DEFAULT_RATE = 1.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 45.0
 DEFAULT_OLDER_THAN_DAYS = 30.0
+DEFAULT_DUMP_SERVER = "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps"
+DEFAULT_DUMP_DIR = Path("data/dumps")
+DEFAULT_DUMP_KEEP = 1
 
 # type names used in messages: "string", "number", "integer", "boolean",
 # "list of strings", "list of tables"
@@ -55,6 +58,7 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
         "max_runtime": "number",
     },
     "licence": {"include_supplementary": "boolean"},
+    "dumps": {"server": "string", "dir": "string", "keep": "integer"},
 }
 
 # keys of one [[watch.searches]] table
@@ -71,6 +75,9 @@ ENV = {
     "connect_timeout": "MBHARVEST_CONNECT_TIMEOUT",
     "read_timeout": "MBHARVEST_READ_TIMEOUT",
     "include_supplementary": "MBHARVEST_INCLUDE_SUPPLEMENTARY",
+    "dump_server": "MBHARVEST_DUMP_SERVER",
+    "dump_dir": "MBHARVEST_DUMP_DIR",
+    "dump_keep": "MBHARVEST_DUMP_KEEP",
 }
 
 
@@ -110,6 +117,9 @@ class Settings:
     older_than_days: float = DEFAULT_OLDER_THAN_DAYS
     watch: Watchlist = field(default_factory=Watchlist)
     config_path: Path | None = None
+    dump_server: str = DEFAULT_DUMP_SERVER
+    dump_dir: Path = DEFAULT_DUMP_DIR
+    dump_keep: int = DEFAULT_DUMP_KEEP
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -250,9 +260,14 @@ def resolve_settings(
             searches=searches,
         ),
         config_path=config_path,
+        dump_server=str(pick("dump_server", str, "dumps", "server", DEFAULT_DUMP_SERVER)).rstrip("/"),
+        dump_dir=Path(pick("dump_dir", str, "dumps", "dir", str(DEFAULT_DUMP_DIR))),
+        dump_keep=int(pick("dump_keep", int, "dumps", "keep", DEFAULT_DUMP_KEEP)),
     )
     if settings.rate < 0:
         raise UsageError(f"--rate must be 0 (unlimited) or more, not {settings.rate}")
+    if settings.dump_keep < 0:
+        raise UsageError(f"--keep ([dumps] keep, MBHARVEST_DUMP_KEEP) must be 0 or more, not {settings.dump_keep}")
     for name in ("max_requests", "max_runtime"):
         value = getattr(settings, name)
         if value is not None and value < 0:
