@@ -8,6 +8,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -21,6 +22,7 @@ from harvester.client import WS2Client
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
+from harvester.dumpsync import ALREADY_IMPORTED, format_sync_progress, sync_with_settings
 from harvester.errors import HarvesterError
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
@@ -566,3 +568,51 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
                          progress=progress, on_result=on_result)
         finally:
             db.close()
+
+
+# -- sync-dumps -----------------------------------------------------------------
+
+@cli.command("sync-dumps", context_settings=CONTEXT_SETTINGS)
+@click.argument("entity_types", nargs=-1, type=click.Choice(ENTITY_TYPES), metavar="[ENTITY]...")
+@click.option("--dump-server", default=None, metavar="URL",
+              help="The json-dumps folder of a dump server. Env MBHARVEST_DUMP_SERVER, [dumps] server; default "
+                   "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps.")
+@click.option("--dump-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Where archives are downloaded, one folder per dump. Env MBHARVEST_DUMP_DIR, [dumps] dir; "
+                   "default data/dumps.")
+@click.option("--keep", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Downloaded dumps kept on disk after a complete import (0: none). Env MBHARVEST_DUMP_KEEP, "
+                   "[dumps] keep; default 1.")
+@with_settings
+def sync_dumps_command(settings, verbose, entity_types, dump_server, dump_dir, keep):
+    """Keep a full copy current from the official JSON dumps: the cron job
+    for a whole catalogue (new dumps appear Wednesdays and Saturdays).
+
+    \b
+    Reads LATEST on the dump server; if that dump is imported, exits 0
+    after that one request. Otherwise: downloads each archive (ENTITY...:
+    default every type the database keeps) into DIR/<dump>/, resuming a
+    partial download with a Range request, checks its SHA-256 against
+    SHA256SUMS (a mismatch deletes it and exits 1, nothing imported from
+    it), imports them (artist, label, release-group, recording, release),
+    then marks gone every row of a type the dump covers completely whose
+    source is an older dump and which the dump no longer carries (the dumps
+    have no tombstones; recordings need both recording and release).
+    Interrupted or stopped at --max-runtime, the next run continues.
+    Quiet unless -v or something is wrong. See README, "Keeping a full copy
+    current from the dumps".
+    """
+    given = {"dump_server": dump_server.rstrip("/") if dump_server else None,
+             "dump_dir": Path(dump_dir) if dump_dir else None, "dump_keep": keep}
+    settings = dataclasses.replace(settings, **{name: value for name, value in given.items() if value is not None})
+    progress = ProgressLine(format_sync_progress)
+
+    def on_result(result: DumpResult) -> None:
+        progress.close()
+        if verbose:
+            click.echo(result.summary())
+
+    with progress:
+        outcome = sync_with_settings(settings, entity_types or ENTITY_TYPES, progress=progress, on_result=on_result)
+    if outcome.status != ALREADY_IMPORTED or verbose:
+        _summary(verbose, outcome.summary())
