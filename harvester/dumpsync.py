@@ -58,7 +58,11 @@ DUMP_NAME_RE = re.compile(r"^\d{8}-\d{6}$")
 SUMS_LINE_RE = re.compile(r"^([0-9a-fA-F]{64}) [ *](\S.*)$")
 SUMS_FILE = "SHA256SUMS"
 PART_SUFFIX = ".part"
-DOWNLOAD_CHUNK = 1 << 20
+# What one read returns at most: it blocks until that much arrives, so a
+# small chunk keeps the .part file (and the progress line) close behind the
+# network; hashing what an earlier run left reads larger blocks.
+DOWNLOAD_CHUNK = 64 << 10
+REHASH_CHUNK = 1 << 20
 ALREADY_IMPORTED = "already-imported"
 
 T = TypeVar("T")
@@ -129,7 +133,7 @@ class _PartDigest:
         self.size = 0
         if part.exists():
             with open(part, "rb") as fh:
-                while chunk := fh.read(DOWNLOAD_CHUNK):
+                while chunk := fh.read(REHASH_CHUNK):
                     self.update(chunk)
 
     def update(self, chunk: bytes) -> None:

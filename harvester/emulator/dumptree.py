@@ -123,6 +123,14 @@ def sums_file(files: Mapping[str, bytes], algorithm: str) -> bytes:
                    for name, data in sorted(files.items())).encode()
 
 
+def build_folder(corpus: Corpus, timestamp: str, *, entities: tuple[str, ...] = DUMP_ENTITIES,
+                 replication_sequence: int = 170_000, seed: int = 0) -> dict[str, bytes]:
+    """A dump folder's files: the archives, SHA256SUMS and MD5SUMS."""
+    archives = {f"{entity}.tar.xz": build_archive(entity, dump_lines(corpus, entity, seed), timestamp,
+                                                  replication_sequence) for entity in entities}
+    return {**archives, "SHA256SUMS": sums_file(archives, "sha256"), "MD5SUMS": sums_file(archives, "md5")}
+
+
 # ---- the next dump: deletions, merges, changes ----------------------------------
 
 
@@ -280,9 +288,12 @@ class DumpTree:
                 seed: int = 0) -> str:
         """Publish a dump of `corpus` (folder `name`, default from the TIMESTAMP); returns the folder name."""
         name = name or dump_name_of(timestamp)
-        archives = {f"{entity}.tar.xz": build_archive(entity, dump_lines(corpus, entity, seed), timestamp,
-                                                      replication_sequence) for entity in entities}
-        folder = {**archives, "SHA256SUMS": sums_file(archives, "sha256"), "MD5SUMS": sums_file(archives, "md5")}
+        self.install(name, build_folder(corpus, timestamp, entities=entities,
+                                        replication_sequence=replication_sequence, seed=seed))
+        return name
+
+    def install(self, name: str, folder: Mapping[str, bytes]) -> None:
+        """Put a built folder (file name -> bytes) online as `name` and point LATEST at the newest."""
         with self.lock:
             for old in self.names:
                 self.files.pop(f"latest-is-{old}", None)
@@ -294,7 +305,6 @@ class DumpTree:
             self.files.update({f"{name}/{file}": data for file, data in folder.items()})
             self.files["LATEST"] = f"{self.names[-1]}\n".encode()
             self.files[f"latest-is-{self.names[-1]}"] = b""
-        return name
 
     def corrupt(self, name: str, file: str) -> None:
         with self.lock:
