@@ -433,6 +433,8 @@ class SyncOutcome:
                 text += "; not checked for deletions: " + ", ".join(
                     f"{entity} (needs {' and '.join(archive_name(c) for c in carriers(entity))})"
                     for entity in self.unchecked)
+            if self.removed:
+                text += f"; removed downloads: {', '.join(path.name for path in self.removed)}"
         if self.stop_reason:
             text += f" ({self.stop_reason}; run it again to continue)"
         return text + f" [run {self.run_id}]"
@@ -562,34 +564,50 @@ class _Sync:
         return set(_imported(self.db, dump)) >= {archive.entity_type for archive in pending}
 
     def apply_deletions(self, dump: str) -> None:
-        """Mark gone what this dump no longer carries (for every type whose
-        carrying archives are all imported), bring back what it carries again,
-        and record the dump as done for those types: one transaction."""
-        imported = _imported(self.db, dump)
-        sources = sorted({f"dump:{stamp}" for stamp in imported.values()})
-        dump_time = max(imported.values())
-        covered = [entity for entity in ENTITY_TYPES if all(c in imported for c in carriers(entity))]
-        self.outcome.unchecked = [entity for entity in import_order(imported) if entity not in covered]
-        marks = ", ".join("?" for _ in sources)
-        with self.db.atomic():
-            for entity in covered:
-                table = TABLE_OF[entity]
-                self.outcome.gone[table] = self.db.execute(
-                    f"UPDATE [{table}] SET gone_at = ? WHERE gone_at IS NULL AND source >= 'dump:' AND source < ?",
-                    [dump_time, sources[0]]).rowcount
-            for table in ENTITY_TABLES:
-                self.outcome.back[table] = self.db.execute(
-                    f"UPDATE [{table}] SET gone_at = NULL WHERE gone_at < ? AND source IN ({marks})",
-                    [dump_time, *sources]).rowcount
-            self.db.execute("UPDATE dump_sync SET entities_complete = ?, completed_at = ? WHERE dump_name = ?",
-                            [json.dumps(import_order(covered + list(imported))), self.now(), dump])
+        applied = apply_deletions(self.db, dump, self.now())
+        self.outcome.gone, self.outcome.back, self.outcome.unchecked = applied.gone, applied.back, applied.unchecked
         rows_before = self.db.execute("SELECT rows_before FROM dump_sync WHERE dump_name = ?", [dump]).fetchone()[0]
         counts = importer_counts(self.outcome.results)
         self.outcome.new = counts["new"] if counts["new"] is not None else _entity_rows(self.db) - rows_before
         self.outcome.updated, self.outcome.unchanged = counts["updated"], counts["unchanged"]
-        for table, n in self.outcome.gone.items():
-            if n:
-                log.info("%s: %d %s rows no longer in the dump, marked gone at %s", dump, n, table, dump_time)
+
+
+@dataclass(frozen=True)
+class Deletions:
+    gone: dict[str, int]  # table -> rows marked gone
+    back: dict[str, int]  # table -> rows live again
+    unchecked: list[str]  # entity types imported but not checked (an archive that carries them is missing)
+
+
+def apply_deletions(db: sqlite_utils.Database, dump: str, now: str) -> Deletions:
+    """Mark gone what `dump` no longer carries, for every type whose carrying
+    archives are all imported; bring back what it carries again; record the
+    dump as done for its imported types. One transaction.
+
+    Each table is scanned once for the marking (there is no index on source;
+    one scan a dump is cheaper than an index every import keeps up to date);
+    bringing rows back walks only the rows already gone (the gone_at indexes)."""
+    imported = _imported(db, dump)
+    sources = sorted({f"dump:{stamp}" for stamp in imported.values()})
+    dump_time = max(imported.values())
+    covered = [entity for entity in ENTITY_TYPES if all(c in imported for c in carriers(entity))]
+    gone, back = {}, {}
+    marks = ", ".join("?" for _ in sources)
+    with db.atomic():
+        for entity in covered:
+            table = TABLE_OF[entity]
+            gone[table] = db.execute(
+                f"UPDATE [{table}] SET gone_at = ? WHERE gone_at IS NULL AND source >= 'dump:' AND source < ?",
+                [dump_time, sources[0]]).rowcount
+        for table in ENTITY_TABLES:
+            back[table] = db.execute(f"UPDATE [{table}] SET gone_at = NULL WHERE gone_at < ? AND source IN ({marks})",
+                                     [dump_time, *sources]).rowcount
+        db.execute("UPDATE dump_sync SET entities_complete = ?, completed_at = ? WHERE dump_name = ?",
+                   [json.dumps(import_order(imported)), now, dump])
+    for table, n in gone.items():
+        if n:
+            log.info("%s: %d %s rows no longer in the dump, marked gone at %s", dump, n, table, dump_time)
+    return Deletions(gone, back, [entity for entity in import_order(imported) if entity not in covered])
 
 
 def _finish(db: sqlite_utils.Database, outcome: SyncOutcome, args: dict[str, Any], sync: _Sync,
