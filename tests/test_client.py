@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
+import requests
 
 from harvester.client import (
     RetryPolicy, WS2Client, check_contact, check_rate, normalize_isrc, parse_retry_after, user_agent,
@@ -214,7 +216,7 @@ def test_exhausted_retries_raise_typed_error(corpus, fake_time):
         with pytest.raises(RequestFailed) as raised:
             client.lookup("artist", first(corpus.artists))
     assert not isinstance(raised.value, ServiceUnavailable)
-    assert "2 attempts" in str(raised.value) and "connection failed" in str(raised.value)
+    assert "2 attempts" in str(raised.value) and "broken while answering" in str(raised.value)
 
 
 def test_every_attempt_pays_the_limiter(corpus, fake_time, tmp_path):
@@ -238,3 +240,74 @@ def test_parse_retry_after():
     assert parse_retry_after("3", 0) == 3.0
     assert parse_retry_after(None, 0) is None and parse_retry_after("soon", 0) is None
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 90.0) == pytest.approx(10.0)
+
+
+# ---- network failures: told apart, retried visibly, not counted as requests ----
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def offline_client(server: str, fake_time: FakeTime, attempts: int = 3) -> WS2Client:
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment between the test and its target
+    return WS2Client(server, CONTACT, 0, clock=fake_time.clock, sleep=fake_time.sleep, session=session,
+                     retry=RetryPolicy(attempts=attempts, jitter=0), connect_timeout=2, read_timeout=2)
+
+
+def test_connection_refused_is_named_retried_visibly_and_not_counted(fake_time, caplog):
+    port = closed_port()
+    client = offline_client(f"http://127.0.0.1:{port}", fake_time)
+    with caplog.at_level(logging.WARNING, logger="harvester.client"), pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert f"connection refused by 127.0.0.1:{port}" in str(raised.value)
+    assert "3 attempts" in str(raised.value)
+    assert client.requests_made == 0 and client.attempts_made == 3
+    retries = [r.getMessage() for r in caplog.records if getattr(r, "retry", False)]
+    assert len(retries) == 2 == len(fake_time.sleeps)
+    assert all(f"connection refused by 127.0.0.1:{port}" in line for line in retries)
+    assert "[retry 1 of 2 in 1.0 s]" in retries[0] and "[retry 2 of 2 in 2.0 s]" in retries[1]
+
+
+def test_unresolvable_host_is_named_and_not_counted(fake_time, monkeypatch):
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    client = offline_client("http://mirror.example.invalid:5000", fake_time, attempts=2)
+    with pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert "cannot resolve mirror.example.invalid" in str(raised.value)
+    assert client.requests_made == 0 and client.attempts_made == 2
+
+
+def test_tls_failure_is_named_and_not_counted(emulator, fake_time):
+    plain = emulator.url.replace("http://", "https://")  # TLS spoken to a plain HTTP server
+    client = offline_client(plain, fake_time, attempts=2)
+    with pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert "TLS handshake with 127.0.0.1 failed (" in str(raised.value)
+    assert client.requests_made == 0 and emulator.requests == []
+
+
+def test_a_broken_answer_was_sent_and_counts(corpus, fake_time):
+    with Emulator(corpus, faults={1: "reset"}) as emu:
+        client = client_for(emu, fake_time)
+        client.lookup("artist", first(corpus.artists))
+    assert client.requests_made == 2 == len(emu.requests)
+
+
+@pytest.mark.usefixtures("isolated")
+def test_the_final_error_is_printed_once_at_vv(tmp_path):
+    from click.testing import CliRunner
+
+    from harvester.cli import cli
+
+    result = CliRunner().invoke(cli, ["harvest", "recording", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", "-vv",
+                                      "--server", "ftp://mirror.example", "--contact", CONTACT,
+                                      "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert result.output.count("is not an http(s) URL") == 1, result.output
