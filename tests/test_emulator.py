@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from harvester.emulator import Corpus, Emulator, generate_corpus
-from harvester.emulator.corpus import ISRC_RE, MBID_RE, cut_to_track_budget
+from harvester.emulator.corpus import ISRC_RE, MBID_RE
+from harvester.emulator.render import cut_to_track_budget
 from harvester.emulator.search import parse_query
 
 from tests.conftest import CONTACT

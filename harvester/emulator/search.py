@@ -12,7 +12,8 @@ import re
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from harvester.emulator.corpus import Corpus, Doc, Renderer, plural
+from harvester.emulator.corpus import Corpus, Doc
+from harvester.emulator.render import Renderer, plural
 
 CLAUSE_RE = re.compile(r'(?:(\w+):)?("([^"]*)"|\S+)')
 
