@@ -1,115 +1,124 @@
-"""WS/2 JSON bodies from a corpus: lookups, browse pages and ISRC lookups, shaped by ``inc``."""
+"""WS/2 JSON bodies from a corpus: lookups, browse pages and ISRC lookups, shaped by ``inc``.
+
+An entity is served with every field it was stored with, in its order,
+except those an ``inc`` brings that the request did not ask for (``SHAPES``
+and ``COMMON_GATES`` say which include brings which field, as the real
+service's serializer does). Nothing else is added or dropped, so a real
+body asked for with the includes it was fetched with comes back equal to
+itself; a link held as an id (the generator's corpora) is expanded into the
+linked entity's view.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from harvester.emulator.corpus import (
-    LOOKUP_LIST_CAP, RECORDING_KEYS, RELEASE_GROUP_KEYS, RELEASE_KEYS, TRACKS_PER_RELEASE_PAGE, Corpus, Doc, _pick,
-)
+from harvester.emulator.corpus import LOOKUP_LIST_CAP, TRACKS_PER_RELEASE_PAGE, Corpus, Doc, ref
 
-class Renderer:
-    """Turns stored entities into WS/2 JSON bodies for a given set of includes."""
+ANY_RELS = "*-rels"  # a gate any relationship include (artist-rels, url-rels, ...) opens
+Gate = tuple[str, ...] | None  # the includes any one of which brings a field; None: always served
 
-    def __init__(self, corpus: Corpus, includes: Iterable[str]):
-        self.corpus = corpus
-        self.inc = frozenset(includes)
-
-    def credit(self, credit: list[Doc]) -> list[Doc]:
-        return [
-            {"name": part["name"], "joinphrase": part["joinphrase"],
-             "artist": _pick(self.corpus.artists[part["artist"]], ("id", "name", "sort-name", "type",
-                                                                   "disambiguation"))}
-            for part in credit
-        ]
-
-    def artist(self, artist_id: str) -> Doc:
-        return dict(self.corpus.artists[artist_id])
-
-    def label(self, label_id: str) -> Doc:
-        return dict(self.corpus.labels[label_id])
-
-    def release_group(self, rgid: str) -> Doc:
-        stored = self.corpus.release_groups[rgid]
-        body = _pick(stored, RELEASE_GROUP_KEYS)
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        return body
-
-    def recording(self, rid: str) -> Doc:
-        stored = self.corpus.recordings[rid]
-        body = _pick(stored, RECORDING_KEYS)
-        if "isrcs" in self.inc:
-            body["isrcs"] = list(stored.get("isrcs", ()))
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        return body
-
-    def release(self, release_id: str) -> Doc:
-        stored = self.corpus.releases[release_id]
-        body = _pick(stored, RELEASE_KEYS)
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        if "release-groups" in self.inc and stored.get("release-group"):
-            body["release-group"] = self.release_group(stored["release-group"])
-        if "labels" in self.inc:
-            body["label-info"] = [
-                {"catalog-number": info["catalog-number"],
-                 "label": self.label(info["label"]) if info["label"] else None}
-                for info in stored["label-info"]
-            ]
-        if "media" in self.inc or "recordings" in self.inc:
-            body["media"] = [self.medium(medium) for medium in stored["media"]]
-        return body
-
-    def medium(self, stored: Doc) -> Doc:
-        body = {**_pick(stored, ("position", "format", "title")), "track-count": len(stored["tracks"])}
-        if "recordings" in self.inc:
-            body["track-offset"] = 0
-            body["tracks"] = [
-                {**_pick(track, ("id", "number", "position", "title", "length")),
-                 "recording": self.recording(track["recording"])}
-                for track in stored["tracks"]
-            ]
-        return body
-
-    def entity(self, entity: str, mbid: str) -> Doc:
-        return {
-            "artist": self.artist,
-            "label": self.label,
-            "release-group": self.release_group,
-            "release": self.release,
-            "recording": self.recording,
-        }[entity](mbid)
+# Fields every entity type gets only when asked: the supplementary data and relationships.
+COMMON_GATES: dict[str, Gate] = {
+    "aliases": ("aliases",), "tags": ("tags",), "genres": ("genres",), "user-tags": ("user-tags",),
+    "user-genres": ("user-genres",), "rating": ("ratings",), "user-rating": ("user-ratings",),
+    "annotation": ("annotation",), "relations": (ANY_RELS,),
+}
+# For each shape, the fields an include brings and the shape of their value (None: served as stored).
+SHAPES: dict[str, dict[str, tuple[Gate, str | None]]] = {
+    "artist": {"recordings": (("recordings",), None), "releases": (("releases",), None),
+               "release-groups": (("release-groups",), None), "works": (("works",), None)},
+    "label": {"releases": (("releases",), None)},
+    "recording": {"artist-credit": (("artist-credits",), "credit"), "isrcs": (("isrcs",), None),
+                  "releases": (("releases",), None)},
+    "release-group": {"artist-credit": (("artist-credits",), "credit"), "releases": (("releases",), None)},
+    "release": {"artist-credit": (("artist-credits",), "credit"), "label-info": (("labels",), "label-info"),
+                "release-group": (("release-groups",), "release-group"),
+                "media": (("media", "recordings", "discids"), "media"), "collections": (("collections",), None)},
+    "medium": {"tracks": (("recordings",), "tracks"), "track-offset": (("recordings",), None),
+               "pregap": (("recordings",), "track"), "discs": (("discids",), None)},
+    "track": {"artist-credit": (("artist-credits",), "credit"), "recording": (None, "recording")},
+    "credit": {"artist": (None, "credited-artist")},
+    "label-info": {"label": (None, "label-of-info")},
+}
+# What the service shows of an artist inside a credit and of a label inside a label-info,
+# for links held as ids (a nested view from a real body is served as it came).
+LINKED_VIEW_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "credited-artist": ("artist", ("id", "name", "sort-name", "type", "type-id", "disambiguation", "country")),
+    "label-of-info": ("label", ("id", "name", "sort-name", "type", "type-id", "label-code", "disambiguation")),
+}
+# Lists a lookup computes from the corpus when asked for and not stored: (owner, include) -> (entity, index).
+LOOKUP_LISTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("artist", "recordings"): ("recording", "recordings_by_artist"),
+    ("artist", "releases"): ("release", "releases_by_artist"),
+    ("artist", "release-groups"): ("release-group", "release_groups_by_artist"),
+    ("label", "releases"): ("release", "releases_by_label"),
+    ("release-group", "releases"): ("release", "releases_by_release_group"),
+    ("recording", "releases"): ("release", "releases_by_recording"),
+}
 
 
 def plural(entity: str) -> str:
     return entity + "s"
 
 
-def lookup_body(corpus: Corpus, entity: str, mbid: str, includes: Iterable[str]) -> Doc | None:
-    """A lookup response, or None when the id (after redirects) is unknown.
+class Renderer:
+    """Turns stored entities into WS/2 JSON bodies for a given set of includes."""
 
-    Linked lists asked for with inc= are capped at 25, as on the real service."""
-    found = corpus.resolve(entity, mbid)
-    if found is None:
+    def __init__(self, corpus: Corpus, includes: Iterable[str]):
+        self.corpus = corpus
+        includes = frozenset(includes)
+        # "artists" is the older name of "artist-credits" (still the ISRC resource's)
+        self.inc = includes | {"artist-credits"} if "artists" in includes else includes
+        self.relationships = any(inc.endswith("-rels") for inc in self.inc)
+
+    def asked(self, gate: Gate) -> bool:
+        return gate is None or any(inc in self.inc or (inc == ANY_RELS and self.relationships) for inc in gate)
+
+    def entity(self, entity: str, mbid: str) -> Doc:
+        return self.shaped(entity, self.corpus.table(entity)[mbid])
+
+    def shaped(self, shape: str, doc: Mapping[str, Any]) -> Doc:
+        """The fields of doc the includes ask for, in doc's order, each value rendered by its shape."""
+        rules = SHAPES.get(shape, {})
+        body = {}
+        for key, value in doc.items():
+            gate, value_shape = rules.get(key) or (COMMON_GATES.get(key), None)
+            if self.asked(gate):
+                body[key] = self.value(value_shape, value) if value_shape else value
+        return body
+
+    def value(self, shape: str, value: Any) -> Any:
+        """A field's value: a list of parts, a nested view, or a link held as an id (expanded)."""
+        if shape in ("credit", "label-info", "media", "tracks"):
+            part = {"media": "medium", "tracks": "track"}.get(shape, shape)
+            return [self.shaped(part, item) if isinstance(item, Mapping) else item for item in value] \
+                if isinstance(value, list) else value
+        if isinstance(value, Mapping):
+            return self.shaped(LINKED_VIEW_KEYS[shape][0] if shape in LINKED_VIEW_KEYS else shape, value)
+        if isinstance(value, str):
+            if shape in LINKED_VIEW_KEYS:
+                entity, keys = LINKED_VIEW_KEYS[shape]
+                stored = self.corpus.table(entity)[value]
+                return self.shaped(entity, {key: stored[key] for key in keys if key in stored})
+            return self.entity(shape, value)
+        return value
+
+
+def lookup_body(corpus: Corpus, entity: str, mbid: str, includes: Iterable[str]) -> Doc | None:
+    """A lookup response for an id in the corpus (a merged id is the caller's business), or None.
+
+    Linked lists asked for with inc= and not stored are computed from the
+    corpus and capped at 25, as on the real service."""
+    if mbid not in corpus.table(entity):
         return None
-    includes = frozenset(includes)
     renderer = Renderer(corpus, includes)
-    body = renderer.entity(entity, found)
-    index = corpus.index
-    linked = {
-        ("artist", "recordings"): ("recording", index.recordings_by_artist),
-        ("artist", "releases"): ("release", index.releases_by_artist),
-        ("artist", "release-groups"): ("release-group", index.release_groups_by_artist),
-        ("label", "releases"): ("release", index.releases_by_label),
-        ("release-group", "releases"): ("release", index.releases_by_release_group),
-        ("recording", "releases"): ("release", index.releases_by_recording),
-    }
-    plain = Renderer(corpus, includes & {"artist-credits"})
-    for (owner, inc), (target, mapping) in linked.items():
-        if owner == entity and inc in includes:
-            body[plural(target)] = [plain.entity(target, i) for i in mapping.get(found, [])[:LOOKUP_LIST_CAP]]
+    body = renderer.entity(entity, mbid)
+    plain = Renderer(corpus, renderer.inc & {"artist-credits"})
+    for (owner, inc), (target, index_name) in LOOKUP_LISTS.items():
+        if owner == entity and inc in renderer.inc and plural(target) not in body:
+            ids = getattr(corpus.index, index_name).get(mbid, [])[:LOOKUP_LIST_CAP]
+            body[plural(target)] = [plain.entity(target, i) for i in ids]
     return body
 
 
@@ -126,7 +135,7 @@ def release_matches(corpus: Corpus, release_id: str, types: frozenset[str], stat
     if statuses and (release.get("status") or "").lower() not in statuses:
         return False
     if types:
-        group = corpus.release_groups.get(release.get("release-group") or "", {})
+        group = corpus.release_groups.get(ref(release.get("release-group")) or "", {})
         if not group_types(group) & types:
             return False
     return True
@@ -139,7 +148,8 @@ def group_types(group: Mapping[str, Any]) -> set[str]:
 
 def browse_ids(corpus: Corpus, entity: str, linked: str, mbid: str,
                types: frozenset[str] = frozenset(), statuses: frozenset[str] = frozenset()) -> list[str] | None:
-    """Every id a browse would page through, or None when the linked entity is unknown."""
+    """Every id a browse would page through, in browse order, or None when the linked entity is
+    unknown. An old (merged) MBID browses as its survivor, as on the real service."""
     found = corpus.resolve(linked, mbid)
     if found is None:
         return None
@@ -165,10 +175,12 @@ def cut_to_track_budget(ids: list[str], track_counts: Mapping[str, int], budget:
 
 def browse_body(corpus: Corpus, entity: str, ids: list[str], offset: int, limit: int,
                 includes: Iterable[str]) -> Doc:
-    """One browse page: ``<entity>-count``, ``<entity>-offset`` and the items.
+    """One browse page: ``<entity>-count``, ``<entity>-offset`` and the items, sorted by MBID.
 
-    Release pages with inc=recordings hold at most 500 tracks, as on the real
-    service, so callers must advance offset by the items actually returned."""
+    The page is the window [offset, offset + limit) of the browse order;
+    release pages with inc=recordings hold at most 500 tracks, as on the
+    real service, so callers must advance offset by the items actually
+    returned. Within the page the service sorts items by MBID."""
     includes = frozenset(includes)
     page = ids[offset:offset + limit]
     if entity == "release" and "recordings" in includes:
@@ -177,7 +189,7 @@ def browse_body(corpus: Corpus, entity: str, ids: list[str], offset: int, limit:
     return {
         f"{entity}-count": len(ids),
         f"{entity}-offset": offset,
-        plural(entity): [renderer.entity(entity, i) for i in page],
+        plural(entity): [renderer.entity(entity, i) for i in sorted(page)],
     }
 
 
@@ -186,6 +198,5 @@ def isrc_body(corpus: Corpus, code: str, includes: Iterable[str]) -> Doc | None:
     ids = corpus.index.recordings_by_isrc.get(code)
     if not ids:
         return None
-    includes = frozenset(includes)
-    renderer = Renderer(corpus, includes | {"artist-credits"} if "artists" in includes else includes)
-    return {"isrc": code, "recordings": [renderer.recording(i) for i in ids]}
+    renderer = Renderer(corpus, includes)
+    return {"isrc": code, "recordings": [renderer.entity("recording", i) for i in ids]}
