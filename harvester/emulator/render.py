@@ -58,12 +58,20 @@ LOOKUP_LISTS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+# List-valued shapes and the shape of their items.
+LIST_PARTS = {"credit": "credit", "label-info": "label-info", "media": "medium", "tracks": "track"}
+
+
 def plural(entity: str) -> str:
     return entity + "s"
 
 
 class Renderer:
-    """Turns stored entities into WS/2 JSON bodies for a given set of includes."""
+    """Turns stored entities into WS/2 JSON bodies for a given set of includes.
+
+    What each shape keeps is worked out once per renderer, and a linked
+    entity held as an id is rendered once per renderer (a page repeats the
+    same artists and recordings many times): a renderer serves one answer."""
 
     def __init__(self, corpus: Corpus, includes: Iterable[str]):
         self.corpus = corpus
@@ -71,37 +79,56 @@ class Renderer:
         # "artists" is the older name of "artist-credits" (still the ISRC resource's)
         self.inc = includes | {"artist-credits"} if "artists" in includes else includes
         self.relationships = any(inc.endswith("-rels") for inc in self.inc)
+        self.plans: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
+        self.linked: dict[tuple[str, str], Doc] = {}
 
     def asked(self, gate: Gate) -> bool:
         return gate is None or any(inc in self.inc or (inc == ANY_RELS and self.relationships) for inc in gate)
+
+    def plan(self, shape: str) -> tuple[frozenset[str], dict[str, str]]:
+        """(the fields left out, the fields whose value has a shape of its own) for a shape."""
+        if shape not in self.plans:
+            rules = SHAPES.get(shape, {})
+            gates = {**COMMON_GATES, **{key: gate for key, (gate, _) in rules.items()}}
+            dropped = frozenset(key for key, gate in gates.items() if not self.asked(gate))
+            self.plans[shape] = dropped, {key: value_shape for key, (_, value_shape) in rules.items()
+                                          if value_shape and key not in dropped}
+        return self.plans[shape]
 
     def entity(self, entity: str, mbid: str) -> Doc:
         return self.shaped(entity, self.corpus.table(entity)[mbid])
 
     def shaped(self, shape: str, doc: Mapping[str, Any]) -> Doc:
         """The fields of doc the includes ask for, in doc's order, each value rendered by its shape."""
-        rules = SHAPES.get(shape, {})
+        dropped, value_shapes = self.plan(shape)
         body = {}
         for key, value in doc.items():
-            gate, value_shape = rules.get(key) or (COMMON_GATES.get(key), None)
-            if self.asked(gate):
-                body[key] = self.value(value_shape, value) if value_shape else value
+            if key in dropped:
+                continue
+            value_shape = value_shapes.get(key)
+            body[key] = self.value(value_shape, value) if value_shape else value
         return body
 
     def value(self, shape: str, value: Any) -> Any:
-        """A field's value: a list of parts, a nested view, or a link held as an id (expanded)."""
-        if shape in ("credit", "label-info", "media", "tracks"):
-            part = {"media": "medium", "tracks": "track"}.get(shape, shape)
-            return [self.shaped(part, item) if isinstance(item, Mapping) else item for item in value] \
-                if isinstance(value, list) else value
-        if isinstance(value, Mapping):
+        """A field's value: a list of parts, a nested view, or a link held as an id (expanded).
+        (Bodies are parsed JSON: ``dict`` checks, several times faster than ``Mapping``'s.)"""
+        if shape in LIST_PARTS:
+            if not isinstance(value, list):
+                return value
+            part = LIST_PARTS[shape]
+            return [self.shaped(part, item) if isinstance(item, dict) else item for item in value]
+        if isinstance(value, dict):
             return self.shaped(LINKED_VIEW_KEYS[shape][0] if shape in LINKED_VIEW_KEYS else shape, value)
         if isinstance(value, str):
-            if shape in LINKED_VIEW_KEYS:
-                entity, keys = LINKED_VIEW_KEYS[shape]
-                stored = self.corpus.table(entity)[value]
-                return self.shaped(entity, {key: stored[key] for key in keys if key in stored})
-            return self.entity(shape, value)
+            key = (shape, value)
+            if key not in self.linked:
+                if shape in LINKED_VIEW_KEYS:
+                    entity, keys = LINKED_VIEW_KEYS[shape]
+                    stored = self.corpus.table(entity)[value]
+                    self.linked[key] = self.shaped(entity, {k: stored[k] for k in keys if k in stored})
+                else:
+                    self.linked[key] = self.entity(shape, value)
+            return self.linked[key]
         return value
 
 
