@@ -257,8 +257,7 @@ def describe_network_failure(exc: requests.RequestException, url: str, timeout: 
         return TransientFailure(f"no connection to {where} within {timeout[0]:g} s (connect timeout)", sent=False)
     if isinstance(exc, requests.Timeout):
         return TransientFailure(f"{where} sent no answer within {timeout[1]:g} s (read timeout)")
-    if any(isinstance(c, urllib3.exceptions.NameResolutionError) for c in causes) or any(
-            isinstance(c, socket.gaierror) for c in causes):
+    if any(isinstance(c, (urllib3.exceptions.NameResolutionError, socket.gaierror)) for c in causes):
         return TransientFailure(f"cannot resolve {host}", sent=False)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return TransientFailure(f"connection refused by {where}", sent=False)
@@ -275,7 +274,7 @@ def describe_network_failure(exc: requests.RequestException, url: str, timeout: 
 def _causes(exc: BaseException) -> list[BaseException]:
     """The exception and everything it wraps (cause, context, urllib3's ``reason``), outermost first."""
     found: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
+    todo: list[object] = [exc]
     while todo:
         current = todo.pop(0)
         if not isinstance(current, BaseException) or any(current is seen for seen in found):

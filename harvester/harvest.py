@@ -356,7 +356,7 @@ class Harvester:
         offset = start
         browse = Browse(checked=step.kind == "browse" and start == 0)
         while True:
-            page, doc = self._page(plan, step, key, offset)
+            page, doc = self._page(step, key, offset)
             browse.read(offset, doc, step.entity)
             offset += page.item_count
             total = page.total if page.total is not None else offset
@@ -375,7 +375,7 @@ class Harvester:
         if not done:
             self._reread(plan, step, key, run_id, browse, total, offset)
 
-    def _page(self, plan: Plan, step: Step, key: str, offset: int) -> tuple[Any, dict[str, Any]]:
+    def _page(self, step: Step, key: str, offset: int) -> tuple[Any, dict[str, Any]]:
         self._check_budget()
         if step.kind == "search":
             limit = PAGE_LIMIT if step.max_results is None else min(PAGE_LIMIT, step.max_results - offset)
@@ -392,7 +392,7 @@ class Harvester:
         for offset in browse.suspects():
             if spent == MAX_REREADS or not browse.short_of(total):
                 break
-            page, doc = self._page(plan, step, key, offset)
+            page, doc = self._page(step, key, offset)
             spent += 1
             self.outcome.rereads += 1
             browse.read(offset, doc, step.entity, again=True)
@@ -431,6 +431,8 @@ class Browse:
     repeating: list[int] = field(default_factory=list)
 
     def read(self, offset: int, doc: dict[str, Any], entity: str, *, again: bool = False) -> None:
+        if not self.checked:
+            return
         ids = {item.get("id") for item in page_items(entity, doc) if isinstance(item, dict)} - {None}
         if not again:
             if ids & self.seen:

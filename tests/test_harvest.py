@@ -3,6 +3,7 @@ corpus's truth exactly, with no more requests than a perfect client's + 2."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from harvester import __version__
 from harvester.cli import cli
+from harvester.client import WS2Client
 from harvester.emulator import Emulator, generate_corpus
 from tests.conftest import CONTACT
 from tests.truth import artist_truth, credited, isrc_truth, label_truth, release_group_truth, stored
@@ -382,7 +384,6 @@ def test_a_browse_whose_items_shift_mid_harvest_ends_complete(corpus, tmp_path, 
 
 
 def test_a_browse_still_short_after_its_rereads_says_so_in_the_ledger(corpus, emulator, db):
-    from harvester.client import WS2Client
     from harvester.harvest import MAX_REREADS, plan_for, run_harvest
 
     class OverCounting(WS2Client):
@@ -415,7 +416,7 @@ def test_attempts_that_reached_no_server_are_not_requests_in_the_ledger(db, fake
 
     import requests
 
-    from harvester.client import RetryPolicy, WS2Client
+    from harvester.client import RetryPolicy
     from harvester.errors import RequestFailed
     from harvester.harvest import plan_for, run_harvest
 
@@ -431,3 +432,21 @@ def test_attempts_that_reached_no_server_are_not_requests_in_the_ledger(db, fake
                     args={}, source="ws2:test")
     assert db.execute("SELECT status, requests FROM harvest_run").fetchall() == [("failed", 0)]
     assert client.attempts_made == 3
+
+
+def test_a_browse_paged_to_its_end_before_a_restart_is_not_read_again(corpus, emulator, db):
+    from harvester.harvest import plan_for, run_harvest
+
+    artist = prolific_artist(corpus)
+    truth = artist_truth(corpus, artist)
+    plan = plan_for("artist", artist)
+    recordings = plan.steps[-1]
+    assert recordings.entity == "recording"
+    # what a run killed during its re-reads leaves: paged to the end, not marked done
+    db["harvest_bookmark"].insert({"plan": plan.key, "step": recordings.name, "run_id": 0, "next_offset": 250,
+                                   "total": 250, "done": 0, "status": "ok"})
+    client = WS2Client(emulator.url, CONTACT, 0)
+    outcome = run_harvest(db, client, [plan], command="harvest artist", args={}, source="ws2:test")
+    assert outcome.status == "complete"
+    assert not [e for e in emulator.requests if e["path"].startswith("/ws/2/recording?")]
+    assert len(emulator.requests) == truth.floor - math.ceil(len(truth.recordings) / 100)
