@@ -101,12 +101,10 @@ class Renderer:
     def shaped(self, shape: str, doc: Mapping[str, Any]) -> Doc:
         """The fields of doc the includes ask for, in doc's order, each value rendered by its shape."""
         dropped, value_shapes = self.plan(shape)
-        body = {}
-        for key, value in doc.items():
-            if key in dropped:
-                continue
-            value_shape = value_shapes.get(key)
-            body[key] = self.value(value_shape, value) if value_shape else value
+        body = {key: value for key, value in doc.items() if key not in dropped}
+        for key, value_shape in value_shapes.items():
+            if key in body:  # replaced in place: the field keeps its position
+                body[key] = self.value(value_shape, body[key])
         return body
 
     def value(self, shape: str, value: Any) -> Any:
