@@ -101,6 +101,11 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if verbose < 2 else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
+    # the final error is printed by click: on the console once, in the log file too;
+    # retry notices show on a terminal (or with -v), not in cron's mail
+    show_retries = verbose >= 1 or sys.stderr.isatty()
+    console.addFilter(lambda record: not getattr(record, "log_file_only", False)
+                      and (show_retries or not getattr(record, "retry", False)))
     root.addHandler(console)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,7 @@ def with_settings(fn):
             settings = resolve_settings(merged)
             return fn(settings, verbose=verbose, **kwargs)
         except HarvesterError as exc:
-            logging.getLogger("harvester").info("error: %s", exc)
+            logging.getLogger("harvester").info("error: %s", exc, extra={"log_file_only": True})
             raise CliError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise CliError("interrupted: everything committed so far is kept; run the same command again "
