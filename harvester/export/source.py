@@ -1,0 +1,215 @@
+"""What every export shares: which tables it holds (Selection), reading one
+consistent snapshot of the database through a read-only connection, rows in
+primary-key order a batch at a time, and writing files under a temporary
+name first."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import orjson
+
+from harvester.errors import DatabaseError, HarvesterError, UsageError
+from harvester.export.dictionary import (
+    CORE_TABLES, DOCUMENT_TABLE, SUPPLEMENTARY_MARK, SUPPLEMENTARY_TABLES,
+)
+from harvester.normalize import CC0, document_json, strip_supplementary
+from harvester.store import describe_sqlite_error
+
+BATCH_ROWS = 10_000
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tables an export holds: the core tables always; raw documents
+    and supplementary (CC BY-NC-SA) data only when asked for."""
+
+    documents: bool = False
+    supplementary: bool = False
+
+    def tables(self, existing: Sequence[str]) -> list[str]:
+        wanted = list(CORE_TABLES)
+        if self.documents:
+            wanted.append(DOCUMENT_TABLE)
+        if self.supplementary:
+            wanted.extend(SUPPLEMENTARY_TABLES)
+        return [name for name in wanted if name in existing]
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)  # supplementary table -> rows not exported
+    stripped_documents: int = 0  # documents exported without their supplementary fields
+    removed: list[Path] = field(default_factory=list)  # files of an earlier export this one does not hold
+
+    @property
+    def rows(self) -> int:
+        return sum(self.row_counts.values())
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+
+def open_source(db_path: str | Path) -> sqlite3.Connection:
+    """Open an existing database (never creating one) for reading only, in
+    autocommit mode so that `read_snapshot` can hold one read transaction over
+    a whole export.
+
+    mode=rw rather than ro: SQLite then still tidies the WAL files away when
+    the last connection closes (and falls back to reading a write-protected
+    file); query_only guarantees nothing is written."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such database (harvest or import first, or give --db)")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        tables = existing_tables(conn)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    if "artist" not in tables or "harvest_run" not in tables:
+        conn.close()
+        raise UsageError(f"{path} is not an mbharvest database (no artist or harvest_run table)")
+    return conn
+
+
+def existing_tables(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+@contextmanager
+def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every table of an export comes from the same
+    state of the database, even while a harvest writes to it (WAL)."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, declared type) of each column, in table order."""
+    return [(row[1], row[2]) for row in conn.execute(f"PRAGMA table_info([{table}])")]
+
+
+def primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
+    keyed = sorted((row[5], row[1]) for row in conn.execute(f"PRAGMA table_info([{table}])") if row[5])
+    return [name for _, name in keyed]
+
+
+def count_rows(conn: sqlite3.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+
+
+def count_supplementary_documents(conn: sqlite3.Connection) -> int:
+    if DOCUMENT_TABLE not in existing_tables(conn):
+        return 0
+    return conn.execute("SELECT count(*) FROM document WHERE instr(licence, ?) > 0",
+                        (SUPPLEMENTARY_MARK,)).fetchone()[0]
+
+
+def cc0_document_json(stored_json: str) -> str:
+    """The raw document without its CC BY-NC-SA fields, serialized as the
+    normalizer serializes documents."""
+    return document_json(strip_supplementary(orjson.loads(stored_json)))
+
+
+def iter_batches(conn: sqlite3.Connection, table: str, columns: list[str], selection: Selection,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[list[tuple]]:
+    """The table's rows in primary-key order (stable across runs), a batch at
+    a time. Without the supplementary opt-in, documents lose their CC BY-NC-SA
+    fields and are relabelled CC0."""
+    order = ", ".join(f"[{c}]" for c in primary_key(conn, table)) or "rowid"
+    cursor = conn.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM [{table}] ORDER BY {order}")
+    strip = table == DOCUMENT_TABLE and not selection.supplementary
+    json_at, licence_at = (columns.index("json"), columns.index("licence")) if strip else (-1, -1)
+    while batch := cursor.fetchmany(batch_rows):
+        if strip:
+            batch = [_cc0_document_row(row, json_at, licence_at) for row in batch]
+        yield batch
+
+
+def _cc0_document_row(row: tuple, json_at: int, licence_at: int) -> tuple:
+    licence = row[licence_at]
+    if not licence or SUPPLEMENTARY_MARK not in licence:
+        return row
+    values = list(row)
+    values[json_at] = cc0_document_json(row[json_at])
+    values[licence_at] = CC0
+    return tuple(values)
+
+
+def left_out_counts(conn: sqlite3.Connection, existing: Sequence[str], selection: Selection) -> dict[str, int]:
+    if selection.supplementary:
+        return {}
+    counts = {name: count_rows(conn, name) for name in SUPPLEMENTARY_TABLES if name in existing}
+    return {name: n for name, n in counts.items() if n}
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+def prepare_out_dir(out: str | Path) -> Path:
+    """Create the output folder (and parents); a clear UsageError when it cannot be written."""
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{path}: exists and is not a folder") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: the output folder is not writable")
+    return path
+
+
+class AtomicFile:
+    """Write to NAME.partial, then rename over NAME: a reader never sees half a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+
+    def __enter__(self) -> Path:
+        return self.partial
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def write_error(path: Path, exc: OSError) -> HarvesterError:
+    return HarvesterError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def export_tables(conn: sqlite3.Connection, out_dir: Path, selection: Selection, suffix: str,
+                  write_table: Callable[..., int], on_progress: ProgressCallback | None) -> ExportResult:
+    existing = existing_tables(conn)
+    result = ExportResult(out=out_dir, left_out=left_out_counts(conn, existing, selection))
+    selected = selection.tables(existing)
+    for table in selected:
+        path = out_dir / f"{table}.{suffix}"
+        result.row_counts[table] = write_table(conn, table, path, selection, on_progress)
+        result.files.append(path)
+    # An earlier export with more tables must not leave, say, a CC BY-NC-SA tag.csv
+    # beside a CC0-only export: the folder holds what this export selected.
+    for table in (DOCUMENT_TABLE, *SUPPLEMENTARY_TABLES):
+        stale = out_dir / f"{table}.{suffix}"
+        if table not in selected and stale.exists():
+            stale.unlink()
+            result.removed.append(stale)
+    if DOCUMENT_TABLE in result.row_counts and not selection.supplementary:
+        result.stripped_documents = count_supplementary_documents(conn)
+    return result
