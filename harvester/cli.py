@@ -22,7 +22,7 @@ from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
 from harvester.errors import HarvesterError
-from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
+from harvester.export import Archive, Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
     check_keys,
@@ -412,7 +412,7 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
     """One UTF-8 CSV per table, with a header row, streamed."""
     with _export_progress() as progress:
         result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "csv", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -425,7 +425,7 @@ def export_parquet_command(settings, verbose, out, documents, include_supplement
     """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
     with _export_progress() as progress:
         result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "parquet", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -448,17 +448,29 @@ def export_datasette_metadata_command(settings, verbose, out):
               show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
 @_DOCUMENTS
 @_SUPPLEMENTARY_DATA
+@click.option("--organization", default=None, metavar="NAME",
+              help="Your archive, for bag-info's Source-Organization (default: [archive] organization).")
+@click.option("--contact-name", default=None, metavar="NAME", help="Default: [archive] contact_name.")
+@click.option("--contact-email", default=None, metavar="EMAIL", help="Default: [archive] contact_email.")
 @with_settings
-def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data):
-    """A BagIt package: the data, a README data card, SHA-256 manifests.
+def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data,
+                         organization, contact_name, contact_email):
+    """A BagIt 1.0 package: the data, a README data card with the full
+    provenance, a data dictionary, SHA-256 manifests.
 
     DIR must not exist (or be empty). Check it any time with:
     python -m bagit --validate DIR. --documents applies to --format csv (a
-    database copy always holds its documents).
+    database copy always holds its documents). Name your archive in the
+    config's [archive] section (organization, contact_name, contact_email)
+    or with the options.
     """
+    archive = Archive(organization=organization or settings.archive.get("organization"),
+                      contact_name=contact_name or settings.archive.get("contact_name"),
+                      contact_email=contact_email or settings.archive.get("contact_email"))
     with _export_progress() as progress:
         result = export_bagit(settings.db, out, payload_format=payload_format,
-                              selection=Selection(documents, include_supplementary_data), on_progress=progress)
+                              selection=Selection(documents, include_supplementary_data), on_progress=progress,
+                              archive=archive)
     _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
                    result.out, result.left_out, result.stripped_documents, [])
 

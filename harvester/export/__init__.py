@@ -12,11 +12,12 @@ when the caller asks for it explicitly; otherwise the tables are left out and
 raw documents are exported with those fields removed.
 
 One module per concern: `source` (selection, reading, writing files),
-`dictionary` (tables, licences, descriptions), `csv`, `parquet`, `datasette`,
-`bagit`.
+`dictionary` (every table and column: type, description, licence),
+`datapackage` (a folder of table files and its datapackage.json), `csv`,
+`parquet`, `datasette`, `bagit`.
 """
 
-from harvester.export.bagit import BagResult, dump_timestamps, export_bagit, id_ranges
+from harvester.export.bagit import Archive, BagResult, dump_timestamps, export_bagit, id_ranges
 from harvester.export.csv import export_csv
 from harvester.export.datasette import datasette_metadata, write_datasette_metadata
 from harvester.export.dictionary import CORE_TABLES, DOCUMENT_TABLE, SUPPLEMENTARY_TABLES
@@ -24,7 +25,7 @@ from harvester.export.parquet import export_parquet
 from harvester.export.source import ExportResult, Selection
 
 __all__ = [
-    "BagResult", "CORE_TABLES", "DOCUMENT_TABLE", "ExportResult", "SUPPLEMENTARY_TABLES", "Selection",
+    "Archive", "BagResult", "CORE_TABLES", "DOCUMENT_TABLE", "ExportResult", "SUPPLEMENTARY_TABLES", "Selection",
     "datasette_metadata", "dump_timestamps", "export_bagit", "export_csv", "export_parquet", "id_ranges",
     "write_datasette_metadata",
 ]

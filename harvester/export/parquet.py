@@ -1,5 +1,8 @@
-"""Parquet export: one file per table, typed from the schema, written a row
-group at a time."""
+"""Parquet export: one file per table, every column's type fixed by the data
+dictionary whatever the data holds (timestamps as UTC timestamps, flags as
+booleans, codes such as label_code as text), written in row groups that
+DuckDB and Spark read in parallel, with a datapackage.json describing the
+dataset beside the files."""
 
 from __future__ import annotations
 
@@ -9,13 +12,11 @@ from typing import Any
 
 from harvester import __version__
 from harvester.errors import HarvesterError, MissingExtra
-from harvester.export.dictionary import (
-    ATTRIBUTION, CC0_LICENSE, CC0_URL, COLUMN_DESCRIPTIONS, SUPPLEMENTARY_LICENSE, SUPPLEMENTARY_TABLES,
-    SUPPLEMENTARY_URL, TABLE_DESCRIPTIONS,
-)
+from harvester.export.datapackage import export_tables
+from harvester.export.dictionary import ATTRIBUTION, describe, licence_of
 from harvester.export.source import (
-    ExportResult, ProgressCallback, Selection, AtomicFile, export_tables, write_error, iter_batches,
-    open_source, prepare_out_dir, read_snapshot, table_columns,
+    AtomicFile, ExportResult, ProgressCallback, Selection, iter_batches, logical_columns, open_source,
+    prepare_out_dir, read_snapshot, write_error,
 )
 
 PARQUET_ROW_GROUP = 100_000
@@ -24,6 +25,7 @@ PARQUET_ROW_GROUP = 100_000
 def _pyarrow():
     try:
         import pyarrow
+        import pyarrow.compute
         import pyarrow.parquet
     except ImportError:
         raise MissingExtra("Parquet export needs pyarrow, an optional extra: "
@@ -31,52 +33,34 @@ def _pyarrow():
     return pyarrow
 
 
-def arrow_type(declared: str, pa: Any) -> Any:
-    """Arrow type for a declared SQLite column type, by SQLite's affinity rules."""
-    declared = declared.upper()
-    if "INT" in declared:
-        return pa.int64()
-    if any(word in declared for word in ("REAL", "FLOA", "DOUB")):
-        return pa.float64()
-    if "BLOB" in declared:
-        return pa.binary()
-    return pa.string()
-
-
-def _mixed_columns(conn: sqlite3.Connection, table: str, pa: Any) -> set[str]:
-    """Numeric columns holding a value of another type (SQLite allows it: a
-    label code such as 'SPREC' sits in the INTEGER column label_code). Those
-    are written as strings rather than failing or losing the value."""
-    fits = {"int64": "('integer', 'null')", "double": "('integer', 'real', 'null')"}
-    mixed = set()
-    for name, declared in table_columns(conn, table):
-        allowed = fits.get(str(arrow_type(declared, pa)))
-        if allowed and conn.execute(f"SELECT 1 FROM [{table}] WHERE typeof([{name}]) NOT IN {allowed} LIMIT 1"
-                                    ).fetchone():
-            mixed.add(name)
-    return mixed
+def arrow_type(kind: str, pa: Any) -> Any:
+    """Arrow type of a logical type (dictionary.TYPES)."""
+    return {"INTEGER": pa.int64(), "REAL": pa.float64(), "BOOLEAN": pa.bool_(),
+            "TIMESTAMP": pa.timestamp("us", tz="UTC")}.get(kind, pa.string())
 
 
 def parquet_schema(conn: sqlite3.Connection, table: str, pa: Any) -> Any:
-    """Arrow schema from the declared column types, with column descriptions
-    and the table's licence as metadata."""
-    descriptions = COLUMN_DESCRIPTIONS.get(table, {})
-    mixed = _mixed_columns(conn, table, pa)
-    fields = [pa.field(name, pa.string() if name in mixed else arrow_type(declared, pa),
-                       metadata={"description": descriptions[name]} if name in descriptions else None)
-              for name, declared in table_columns(conn, table)]
-    licence = f"{SUPPLEMENTARY_LICENSE} ({SUPPLEMENTARY_URL})" if table in SUPPLEMENTARY_TABLES \
-        else f"{CC0_LICENSE} ({CC0_URL})"
-    return pa.schema(fields, metadata={"table": table, "description": TABLE_DESCRIPTIONS.get(table, ""),
-                                       "license": licence, "attribution": ATTRIBUTION,
+    """Arrow schema from the data dictionary, with each column's description
+    and logical type, and the table's description and licence, as metadata."""
+    described = describe(table)
+    known = described.columns if described else {}
+    fields = []
+    for name, kind in logical_columns(conn, table):
+        metadata = {"logical_type": kind}
+        if name in known:
+            metadata["description"] = known[name].description
+        fields.append(pa.field(name, arrow_type(kind, pa), metadata=metadata))
+    licence, url = licence_of(table)
+    return pa.schema(fields, metadata={"table": table, "description": described.description if described else "",
+                                       "license": f"{licence} ({url})", "attribution": ATTRIBUTION,
                                        "created_by": f"mbharvest {__version__}"})
 
 
 def write_parquet_table(conn: sqlite3.Connection, table: str, path: Path, selection: Selection,
                         on_progress: ProgressCallback | None = None,
                         row_group_rows: int = PARQUET_ROW_GROUP) -> int:
-    """One table as Parquet (zstd), typed from the declared column types,
-    written a row group at a time; returns rows written."""
+    """One table as Parquet (zstd), typed from the data dictionary, written a
+    row group at a time; returns rows written."""
     pa = _pyarrow()
     schema = parquet_schema(conn, table, pa)
     written = 0
@@ -99,25 +83,33 @@ def write_parquet_table(conn: sqlite3.Connection, table: str, path: Path, select
 
 
 def _arrow_columns(table: str, schema: Any, batch: list[tuple], pa: Any) -> list[Any]:
-    arrays = []
-    for column, values in zip(schema, zip(*batch)):
-        try:
-            try:
-                arrays.append(pa.array(values, type=column.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                if column.type != pa.string():
-                    raise
-                # a number in a mixed column (see _mixed_columns) is written as its text
-                arrays.append(pa.array([None if v is None else str(v) for v in values], type=column.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise HarvesterError(f"{table}.{column.name}: a value does not fit the declared type "
-                                 f"{column.type} ({exc})") from None
-    return arrays
+    return [_arrow_column(table, column, values, pa) for column, values in zip(schema, zip(*batch))]
+
+
+def _arrow_column(table: str, column: Any, values: tuple, pa: Any) -> Any:
+    """One column's values as the schema's type, or an error naming the
+    column and the value that does not fit (never a silently changed value)."""
+    kind = column.metadata[b"logical_type"].decode()
+    try:
+        if column.type == pa.string():
+            if all(value is None or isinstance(value, str) for value in values):
+                return pa.array(values, type=pa.string())
+            return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+        if kind == "BOOLEAN":
+            if not set(values) <= {0, 1, None}:
+                raise ValueError(f"{sorted(set(values) - {0, 1, None}, key=repr)[0]!r} is not 0 or 1")
+            return pa.array(values, type=pa.int64()).cast(pa.bool_())
+        if kind == "TIMESTAMP":
+            return pa.compute.cast(pa.array(values, type=pa.string()), column.type)
+        return pa.array(values, type=column.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as exc:
+        raise HarvesterError(f"{table}.{column.name}: a value does not fit the column's type {kind} "
+                             f"({column.type}): {exc}") from None
 
 
 def export_parquet(db_path: str | Path, out: str | Path, selection: Selection = Selection(),
                    on_progress: ProgressCallback | None = None) -> ExportResult:
-    """One Parquet file per table, all from one snapshot of the database."""
+    """One Parquet file per table and a datapackage.json, all from one snapshot of the database."""
     _pyarrow()
     conn = open_source(db_path)
     try:

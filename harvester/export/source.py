@@ -16,7 +16,7 @@ import orjson
 
 from harvester.errors import DatabaseError, HarvesterError, UsageError
 from harvester.export.dictionary import (
-    CORE_TABLES, DOCUMENT_TABLE, SUPPLEMENTARY_MARK, SUPPLEMENTARY_TABLES,
+    CORE_TABLES, DOCUMENT_TABLE, SUPPLEMENTARY_MARK, SUPPLEMENTARY_TABLES, describe,
 )
 from harvester.normalize import CC0, document_json, strip_supplementary
 from harvester.store import describe_sqlite_error
@@ -103,6 +103,26 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]
     return [(row[1], row[2]) for row in conn.execute(f"PRAGMA table_info([{table}])")]
 
 
+def logical_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, logical type) of each column this database's table has, in
+    table order: the data dictionary's type, which fixes a column's type
+    whatever its values (an older database's INTEGER label_code is TEXT
+    too); a column the dictionary does not know gets its declared affinity."""
+    described = describe(table)
+    known = described.columns if described else {}
+    return [(name, known[name].type if name in known else _affinity(declared))
+            for name, declared in table_columns(conn, table)]
+
+
+def _affinity(declared: str) -> str:
+    declared = declared.upper()
+    if "INT" in declared:
+        return "INTEGER"
+    if any(word in declared for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "TEXT"
+
+
 def primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
     keyed = sorted((row[5], row[1]) for row in conn.execute(f"PRAGMA table_info([{table}])") if row[5])
     return [name for _, name in keyed]
@@ -126,12 +146,14 @@ def cc0_document_json(stored_json: str) -> str:
 
 
 def iter_batches(conn: sqlite3.Connection, table: str, columns: list[str], selection: Selection,
-                 batch_rows: int = BATCH_ROWS) -> Iterator[list[tuple]]:
+                 batch_rows: int = BATCH_ROWS, select: dict[str, str] | None = None) -> Iterator[list[tuple]]:
     """The table's rows in primary-key order (stable across runs), a batch at
-    a time. Without the supplementary opt-in, documents lose their CC BY-NC-SA
-    fields and are relabelled CC0."""
+    a time; `select` gives an SQL expression in place of a column. Without
+    the supplementary opt-in, documents lose their CC BY-NC-SA fields and are
+    relabelled CC0."""
     order = ", ".join(f"[{c}]" for c in primary_key(conn, table)) or "rowid"
-    cursor = conn.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM [{table}] ORDER BY {order}")
+    listed = ", ".join((select or {}).get(c, f"[{c}]") for c in columns)
+    cursor = conn.execute(f"SELECT {listed} FROM [{table}] ORDER BY {order}")
     strip = table == DOCUMENT_TABLE and not selection.supplementary
     json_at, licence_at = (columns.index("json"), columns.index("licence")) if strip else (-1, -1)
     while batch := cursor.fetchmany(batch_rows):
@@ -192,24 +214,3 @@ class AtomicFile:
 
 def write_error(path: Path, exc: OSError) -> HarvesterError:
     return HarvesterError(f"{path}: cannot write ({exc.strerror or exc})")
-
-
-def export_tables(conn: sqlite3.Connection, out_dir: Path, selection: Selection, suffix: str,
-                  write_table: Callable[..., int], on_progress: ProgressCallback | None) -> ExportResult:
-    existing = existing_tables(conn)
-    result = ExportResult(out=out_dir, left_out=left_out_counts(conn, existing, selection))
-    selected = selection.tables(existing)
-    for table in selected:
-        path = out_dir / f"{table}.{suffix}"
-        result.row_counts[table] = write_table(conn, table, path, selection, on_progress)
-        result.files.append(path)
-    # An earlier export with more tables must not leave, say, a CC BY-NC-SA tag.csv
-    # beside a CC0-only export: the folder holds what this export selected.
-    for table in (DOCUMENT_TABLE, *SUPPLEMENTARY_TABLES):
-        stale = out_dir / f"{table}.{suffix}"
-        if table not in selected and stale.exists():
-            stale.unlink()
-            result.removed.append(stale)
-    if DOCUMENT_TABLE in result.row_counts and not selection.supplementary:
-        result.stripped_documents = count_supplementary_documents(conn)
-    return result
