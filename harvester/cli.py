@@ -38,7 +38,7 @@ from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
 from harvester.stats import compute_stats, format_table, stats_json
-from harvester.store import open_db, open_existing_db, utc_now
+from harvester.store import open_db, pending_migrations, reading, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -352,7 +352,8 @@ def refresh(settings, verbose):
 @with_settings
 def runs(settings, verbose, as_json, limit):
     """The run ledger: every harvest, refresh and import with its status and counts."""
-    rows = list_runs(open_existing_db(settings.db), limit)
+    with reading(settings.db) as db:
+        rows = list_runs(db, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -484,7 +485,8 @@ def stats(settings, verbose, as_json):
     """Catalogue figures: counts, ISRCs, lengths, releases per year.
 
     Rows marked gone are left out. The database must exist (exit 2 if not)."""
-    figures = compute_stats(open_existing_db(settings.db))
+    with reading(settings.db) as db:
+        figures = compute_stats(db)
     click.echo(stats_json(figures) if as_json else format_table(figures))
 
 
@@ -497,9 +499,28 @@ def report(settings, verbose, out_dir):
 
     The database must exist (exit 2 if not)."""
     target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
-    with ProgressLine(lambda step: f"{step}...") as progress:
-        written = write_report(open_existing_db(settings.db), target, progress=progress)
+    with reading(settings.db) as db, ProgressLine(lambda step: f"{step}...") as progress:
+        written = write_report(db, target, progress=progress)
     _summary(verbose, f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@with_settings
+def upgrade(settings, verbose):
+    """Bring a database made by an earlier mbharvest to this release's shape.
+
+    Applies the migrations it lacks (converting values whose format changed)
+    under the run lock. Commands that write (harvest, refresh, import-dump)
+    do this by themselves; commands that only read (stats, report, runs,
+    export) never change a database, and say when they need this.
+    """
+    pending = pending_migrations(settings.db)  # a missing or foreign file is refused here, before the lock
+    if not pending:
+        click.echo(f"upgrade: {settings.db} already has this release's shape; nothing changed")
+        return
+    with run_lock(settings.db, "upgrade", utc_now()):
+        open_db(settings.db).close()
+    click.echo(f"upgrade: applied {', '.join(pending)} to {settings.db}")
 
 
 # -- the offline demo ---------------------------------------------------------

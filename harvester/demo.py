@@ -29,7 +29,7 @@ from harvester.harvest import Outcome, harvest_with_settings, plan_for
 from harvester.report import write_report
 from harvester.settings import Settings
 from harvester.stats import compute_stats
-from harvester.store import open_existing_db, utc_now
+from harvester.store import reading, utc_now
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; annotations only
     from importlib.resources.abc import Traversable
@@ -169,12 +169,9 @@ def run_demo(out_dir: str | Path = DEFAULT_OUT, *, say: Callable[[str], None] = 
                 steps.append(DemoStep(target, keys, outcome))
 
     say(f"[{len(TARGETS) + 1}/{len(TARGETS) + 1}] mbharvest report: statistics, plots, report.md and .html")
-    db = open_existing_db(db_path)
-    try:
+    with reading(db_path) as db:
         stats = compute_stats(db)
         written = write_report(db, report_dir)
-    finally:
-        db.close()
     return DemoResult(db_path, report_dir, tuple(written), tuple(steps), stats, time.monotonic() - started)
 
 

@@ -578,7 +578,7 @@ def test_missing_database_is_a_usage_error_and_is_not_created(tmp_path, command)
     missing = tmp_path / "none.db"
     result = CliRunner().invoke(cli, ["export", *command, "--db", str(missing)])
     assert result.exit_code == 2
-    assert "no such database" in result.output
+    assert "no database at" in result.output
     assert not missing.exists()
 
 

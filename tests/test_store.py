@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from harvester.errors import DatabaseError
+from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import normalize_entity, normalize_isrc_lookup, normalize_page
 from harvester.store import ensure_db_shape, open_db, save, save_redirect, table_counts
 from harvester.views import SUMMARY_TABLES
@@ -214,8 +214,9 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database\n" * 100)
     before = path.read_bytes()
-    with pytest.raises(DatabaseError, match="is not an SQLite database"):
+    with pytest.raises(UsageError, match="is not an SQLite database") as refused:
         open_db(path)
+    assert refused.value.exit_code == 2
     assert path.read_bytes() == before
 
 

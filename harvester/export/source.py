@@ -14,12 +14,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import orjson
 
-from harvester.errors import DatabaseError, HarvesterError, UsageError
+from harvester.errors import HarvesterError, UsageError
 from harvester.export.dictionary import (
     CORE_TABLES, DOCUMENT_TABLE, SUPPLEMENTARY_MARK, SUPPLEMENTARY_TABLES, describe,
 )
 from harvester.normalize import CC0, document_json, strip_supplementary
-from harvester.store import describe_sqlite_error
+from harvester.store import open_readonly
 
 BATCH_ROWS = 10_000
 
@@ -60,27 +60,10 @@ class ExportResult:
 # -- reading ------------------------------------------------------------------------------------------------
 
 def open_source(db_path: str | Path) -> sqlite3.Connection:
-    """Open an existing database (never creating one) for reading only, in
-    autocommit mode so that `read_snapshot` can hold one read transaction over
-    a whole export.
-
-    mode=rw rather than ro: SQLite then still tidies the WAL files away when
-    the last connection closes (and falls back to reading a write-protected
-    file); query_only guarantees nothing is written."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such database (harvest or import first, or give --db)")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("PRAGMA busy_timeout = 30000")
-        tables = existing_tables(conn)
-    except sqlite3.DatabaseError as exc:
-        raise DatabaseError(describe_sqlite_error(path, exc)) from None
-    if "artist" not in tables or "harvest_run" not in tables:
-        conn.close()
-        raise UsageError(f"{path} is not an mbharvest database (no artist or harvest_run table)")
-    return conn
+    """Open an existing mbharvest database for reading only (store.open_readonly:
+    never created, migrated or written), in autocommit mode so that
+    `read_snapshot` can hold one read transaction over a whole export."""
+    return open_readonly(db_path).conn
 
 
 def existing_tables(conn: sqlite3.Connection) -> list[str]:
