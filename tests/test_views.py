@@ -7,6 +7,7 @@ DuckDB's SQLite scanner must read every view and table as SQLite does.
 """
 
 import re
+import shutil
 import sqlite3
 from collections import Counter
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from harvester import store
 from harvester.normalize import normalize_entity
 from harvester.stats import reference_year
 from harvester.views import COUNTERS, SUMMARY_TABLES, VIEWS, rebuild_summaries
+from tests.conftest import FIXTURES
 from tests.duckdb_sqlite import attach
 from tests.test_export import build_db
 
@@ -244,4 +246,29 @@ def test_duckdb_reads_every_view_and_table_as_sqlite_does(views_db):
         described = [row[0] for row in duck.execute(f"DESCRIBE mb.{view}").fetchall()]
         assert described == [row[1] for row in conn.execute(f"PRAGMA table_info([{view}])")], view
     conn.close()
+    duck.close()
+
+
+def test_a_database_of_the_previous_release_upgrades_to_the_portable_views(tmp_path):
+    """0.1.0's label_code was INTEGER with 'SPREC'-like text possible; its views used `/`, printf and NOT IN."""
+    old = tmp_path / "old.db"
+    shutil.copy(FIXTURES / "db" / "mbharvest-0.1.0.db", old)
+    before = {row[0]: row for row in rows(old, "SELECT * FROM label")}
+    fts_before = rows(old, "SELECT rowid, name FROM label_fts ORDER BY rowid")
+    db = store.open_db(old)
+    assert summaries(db.conn) == truth(db.conn)
+    declared = {row[1]: row[2] for row in db.execute("PRAGMA table_info(label)")}
+    assert declared["label_code"] == "TEXT"
+    after = {row[0]: row for row in rows(db.conn, "SELECT * FROM label")}
+    code_at = list(declared).index("label_code")
+    assert {k: tuple(str(v) if i == code_at and v is not None else v for i, v in enumerate(row))
+            for k, row in before.items()} == after
+    assert rows(db.conn, "SELECT rowid, name FROM label_fts ORDER BY rowid") == fts_before
+    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'label'")
+            } >= {"label_ai", "label_ad", "label_au"}
+    db.close()
+    duck = attach(old)
+    for view in VIEWS:
+        assert sorted(duck.execute(f"SELECT * FROM mb.{view}").fetchall(), key=repr) == sorted(
+            rows(old, f"SELECT * FROM {view}"), key=repr), view
     duck.close()
