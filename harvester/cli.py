@@ -410,7 +410,12 @@ def export():
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
-    """One UTF-8 CSV per table, with a header row, streamed."""
+    """One UTF-8 CSV per table, with a header row, streamed, and a
+    datapackage.json (Frictionless) declaring every column's type.
+
+    NULL is an empty unquoted field, an empty string is written "";
+    booleans are true/false, timestamps ISO 8601 UTC.
+    """
     with _export_progress() as progress:
         result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), progress)
     _report_export(verbose, "csv", result.rows, len(result.row_counts), result.out, result.left_out,
@@ -423,7 +428,11 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
-    """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
+    """One Parquet file per table, typed by the data dictionary
+    (timestamps UTC, booleans, codes as text), in row groups, and a
+    datapackage.json describing the dataset. Needs the 'parquet' extra
+    (pyarrow).
+    """
     with _export_progress() as progress:
         result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), progress)
     _report_export(verbose, "parquet", result.rows, len(result.row_counts), result.out, result.left_out,
@@ -435,12 +444,14 @@ def export_parquet_command(settings, verbose, out, documents, include_supplement
               help="Where to write (default: metadata.json next to the database).")
 @with_settings
 def export_datasette_metadata_command(settings, verbose, out):
-    """Datasette metadata: titles, descriptions, column descriptions, source and licence.
+    """Datasette metadata: descriptions of every table, view and column,
+    internal tables hidden, facets, licence per table, source, and canned
+    queries for the claims C1-C8 and common questions.
 
-    Then: datasette data/musicbrainz.db -m data/metadata.json
+    Then: datasette data/musicbrainz.db -m data/metadata.json --setting suggest_facets off
     """
     path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
-    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path}")
+    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path} --setting suggest_facets off")
 
 
 @export.command("bagit")
