@@ -22,7 +22,7 @@ from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
 from harvester.errors import HarvesterError
-from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
+from harvester.export import Archive, Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
     check_keys,
@@ -415,10 +415,15 @@ def export():
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
-    """One UTF-8 CSV per table, with a header row, streamed."""
+    """One UTF-8 CSV per table, with a header row, streamed, and a
+    datapackage.json (Frictionless) declaring every column's type.
+
+    NULL is an empty unquoted field, an empty string is written "";
+    booleans are true/false, timestamps ISO 8601 UTC.
+    """
     with _export_progress() as progress:
         result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "csv", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -428,10 +433,14 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
-    """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
+    """One Parquet file per table, typed by the data dictionary
+    (timestamps UTC, booleans, codes as text), in row groups, and a
+    datapackage.json describing the dataset. Needs the 'parquet' extra
+    (pyarrow).
+    """
     with _export_progress() as progress:
         result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "parquet", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -440,12 +449,14 @@ def export_parquet_command(settings, verbose, out, documents, include_supplement
               help="Where to write (default: metadata.json next to the database).")
 @with_settings
 def export_datasette_metadata_command(settings, verbose, out):
-    """Datasette metadata: titles, descriptions, column descriptions, source and licence.
+    """Datasette metadata: descriptions of every table, view and column,
+    internal tables hidden, facets, licence per table, source, and canned
+    queries for the claims C1-C8 and common questions.
 
-    Then: datasette data/musicbrainz.db -m data/metadata.json
+    Then: datasette data/musicbrainz.db -m data/metadata.json --setting suggest_facets off
     """
     path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
-    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path}")
+    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path} --setting suggest_facets off")
 
 
 @export.command("bagit")
@@ -454,17 +465,29 @@ def export_datasette_metadata_command(settings, verbose, out):
               show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
 @_DOCUMENTS
 @_SUPPLEMENTARY_DATA
+@click.option("--organization", default=None, metavar="NAME",
+              help="Your archive, for bag-info's Source-Organization (default: [archive] organization).")
+@click.option("--contact-name", default=None, metavar="NAME", help="Default: [archive] contact_name.")
+@click.option("--contact-email", default=None, metavar="EMAIL", help="Default: [archive] contact_email.")
 @with_settings
-def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data):
-    """A BagIt package: the data, a README data card, SHA-256 manifests.
+def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data,
+                         organization, contact_name, contact_email):
+    """A BagIt 1.0 package: the data, a README data card with the full
+    provenance, a data dictionary, SHA-256 manifests.
 
     DIR must not exist (or be empty). Check it any time with:
     python -m bagit --validate DIR. --documents applies to --format csv (a
-    database copy always holds its documents).
+    database copy always holds its documents). Name your archive in the
+    config's [archive] section (organization, contact_name, contact_email)
+    or with the options.
     """
+    archive = Archive(organization=organization or settings.archive.get("organization"),
+                      contact_name=contact_name or settings.archive.get("contact_name"),
+                      contact_email=contact_email or settings.archive.get("contact_email"))
     with _export_progress() as progress:
         result = export_bagit(settings.db, out, payload_format=payload_format,
-                              selection=Selection(documents, include_supplementary_data), on_progress=progress)
+                              selection=Selection(documents, include_supplementary_data), on_progress=progress,
+                              archive=archive)
     _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
                    result.out, result.left_out, result.stripped_documents, [])
 

@@ -55,6 +55,8 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
         "max_runtime": "number",
     },
     "licence": {"include_supplementary": "boolean"},
+    # who makes archive packages (bag-info Source-Organization, Contact-Name, Contact-Email)
+    "archive": {"organization": "string", "contact_name": "string", "contact_email": "string"},
 }
 
 # keys of one [[watch.searches]] table
@@ -110,6 +112,7 @@ class Settings:
     older_than_days: float = DEFAULT_OLDER_THAN_DAYS
     watch: Watchlist = field(default_factory=Watchlist)
     config_path: Path | None = None
+    archive: dict[str, str] = field(default_factory=dict)  # the config's [archive] section
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -250,6 +253,7 @@ def resolve_settings(
             searches=searches,
         ),
         config_path=config_path,
+        archive=dict(config.get("archive", {})),
     )
     if settings.rate < 0:
         raise UsageError(f"--rate must be 0 (unlimited) or more, not {settings.rate}")

@@ -27,6 +27,7 @@ from sqlite_utils.migrations import Migrations
 
 from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import TABLE_OF, Normalized
+from harvester.views import create_summaries, create_views, rebuild_summaries
 
 _STAMP = {"fetched_at": str, "source": str}
 
@@ -209,7 +210,7 @@ PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
 }
 
 
-# Researcher views (rows marked gone are left out, as in `mbharvest stats`)
+# Migration 0003's researcher views (0007 replaces them: harvester/views.py)
 # and covering indexes for the statistics' scans.
 VIEWS_V3: dict[str, str] = {
     "recording_with_isrcs": """
@@ -276,6 +277,32 @@ BULK_LOAD_COLUMNS: dict[str, type] = {
 @MIGRATIONS(name="0005_bulk_load")
 def _bulk_load(db: sqlite_utils.Database) -> None:
     db["bulk_load"].create(BULK_LOAD_COLUMNS, pk="name", if_not_exists=True)
+
+
+@MIGRATIONS(name="0007_portable_views")
+def _portable_views(db: sqlite_utils.Database) -> None:
+    """Views that DuckDB's SQLite scanner reads as SQLite does, over summary
+    tables kept by triggers (harvester/views.py), and label_code declared
+    TEXT: real codes such as 'SPREC' sit beside the numbers, and a reader
+    that trusts the declared type (DuckDB) refused the INTEGER column."""
+    for name in VIEWS_V3:
+        db.execute(f"DROP VIEW IF EXISTS [{name}]")
+    _declare_label_code_text(db)
+    create_summaries(db)
+    create_views(db)
+
+
+def _declare_label_code_text(db: sqlite_utils.Database) -> None:
+    """Rebuild `label` with label_code TEXT, keeping its rowids (the
+    full-text index points at them), indexes and triggers."""
+    if db["label"].columns_dict.get("label_code") is str:
+        return
+    triggers = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'label' AND sql IS NOT NULL")]
+    for sql in db["label"].transform_sql(types={"label_code": str}):
+        db.execute(sql)
+    for sql in triggers:
+        db.execute(sql)
 
 
 @MIGRATIONS(name="0008_browse_rereads")
@@ -346,6 +373,8 @@ def finish_bulk_load(db: sqlite_utils.Database) -> list[str]:
     for table in sorted({table for _, kind, table, _ in recorded if kind == "trigger"}):
         if f"{table}_fts" in present:
             db.execute(f'INSERT INTO "{table}_fts" ("{table}_fts") VALUES (\'rebuild\')')
+    if recorded and "summary_isrc" in present:  # the summary triggers were dropped with the rest: recount
+        rebuild_summaries(db, {table for _, _, table, _ in recorded})
     db.execute("DELETE FROM bulk_load")
     return recreated
 

@@ -7,6 +7,7 @@ import pytest
 from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import normalize_entity, normalize_isrc_lookup, normalize_page
 from harvester.store import ensure_db_shape, open_db, save, save_redirect, table_counts
+from harvester.views import SUMMARY_TABLES
 from tests.conftest import load_ws2, ws2_index
 from tests.test_normalize import EDITED_NULL_COPIES, normalize_body
 
@@ -67,7 +68,7 @@ def test_contract_tables_keys_and_columns(db):
 def test_table_set_is_exactly_the_schema(db):
     base = {name for name in db.table_names() if "_fts" not in name}
     assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "harvest_bookmark",
-                                            "dump_import", "bulk_load", "_sqlite_migrations"}
+                                            "dump_import", "bulk_load", "_sqlite_migrations", *SUMMARY_TABLES}
     assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
 
 
