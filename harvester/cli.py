@@ -24,7 +24,7 @@ from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
 from harvester.dumpsync import ALREADY_IMPORTED, format_sync_progress, sync_with_settings
 from harvester.errors import HarvesterError
-from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
+from harvester.export import Archive, Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
     check_keys,
@@ -40,7 +40,7 @@ from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
 from harvester.stats import compute_stats, format_table, stats_json
-from harvester.store import open_db, open_existing_db, utc_now
+from harvester.store import open_db, pending_migrations, reading, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -103,6 +103,11 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if verbose < 2 else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
+    # the final error is printed by click: on the console once, in the log file too;
+    # retry notices show on a terminal (or with -v), not in cron's mail
+    show_retries = verbose >= 1 or sys.stderr.isatty()
+    console.addFilter(lambda record: not getattr(record, "log_file_only", False)
+                      and (show_retries or not getattr(record, "retry", False)))
     root.addHandler(console)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +140,7 @@ def with_settings(fn):
             settings = resolve_settings(merged)
             return fn(settings, verbose=verbose, **kwargs)
         except HarvesterError as exc:
-            logging.getLogger("harvester").info("error: %s", exc)
+            logging.getLogger("harvester").info("error: %s", exc, extra={"log_file_only": True})
             raise CliError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise CliError("interrupted: everything committed so far is kept; run the same command again "
@@ -354,7 +359,8 @@ def refresh(settings, verbose):
 @with_settings
 def runs(settings, verbose, as_json, limit):
     """The run ledger: every harvest, refresh and import with its status and counts."""
-    rows = list_runs(open_existing_db(settings.db), limit)
+    with reading(settings.db) as db:
+        rows = list_runs(db, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -411,10 +417,15 @@ def export():
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
-    """One UTF-8 CSV per table, with a header row, streamed."""
+    """One UTF-8 CSV per table, with a header row, streamed, and a
+    datapackage.json (Frictionless) declaring every column's type.
+
+    NULL is an empty unquoted field, an empty string is written "";
+    booleans are true/false, timestamps ISO 8601 UTC.
+    """
     with _export_progress() as progress:
         result = export_csv(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "csv", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "csv", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -424,10 +435,14 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
 @_SUPPLEMENTARY_DATA
 @with_settings
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
-    """One Parquet file per table, typed from the schema (needs the 'parquet' extra: pyarrow)."""
+    """One Parquet file per table, typed by the data dictionary
+    (timestamps UTC, booleans, codes as text), in row groups, and a
+    datapackage.json describing the dataset. Needs the 'parquet' extra
+    (pyarrow).
+    """
     with _export_progress() as progress:
         result = export_parquet(settings.db, out, Selection(documents, include_supplementary_data), progress)
-    _report_export(verbose, "parquet", result.rows, len(result.files), result.out, result.left_out,
+    _report_export(verbose, "parquet", result.rows, len(result.row_counts), result.out, result.left_out,
                    result.stripped_documents, result.removed)
 
 
@@ -436,12 +451,14 @@ def export_parquet_command(settings, verbose, out, documents, include_supplement
               help="Where to write (default: metadata.json next to the database).")
 @with_settings
 def export_datasette_metadata_command(settings, verbose, out):
-    """Datasette metadata: titles, descriptions, column descriptions, source and licence.
+    """Datasette metadata: descriptions of every table, view and column,
+    internal tables hidden, facets, licence per table, source, and canned
+    queries for the claims C1-C8 and common questions.
 
-    Then: datasette data/musicbrainz.db -m data/metadata.json
+    Then: datasette data/musicbrainz.db -m data/metadata.json --setting suggest_facets off
     """
     path = write_datasette_metadata(settings.db, out or settings.db.parent / "metadata.json")
-    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path}")
+    _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path} --setting suggest_facets off")
 
 
 @export.command("bagit")
@@ -450,17 +467,29 @@ def export_datasette_metadata_command(settings, verbose, out):
               show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
 @_DOCUMENTS
 @_SUPPLEMENTARY_DATA
+@click.option("--organization", default=None, metavar="NAME",
+              help="Your archive, for bag-info's Source-Organization (default: [archive] organization).")
+@click.option("--contact-name", default=None, metavar="NAME", help="Default: [archive] contact_name.")
+@click.option("--contact-email", default=None, metavar="EMAIL", help="Default: [archive] contact_email.")
 @with_settings
-def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data):
-    """A BagIt package: the data, a README data card, SHA-256 manifests.
+def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data,
+                         organization, contact_name, contact_email):
+    """A BagIt 1.0 package: the data, a README data card with the full
+    provenance, a data dictionary, SHA-256 manifests.
 
     DIR must not exist (or be empty). Check it any time with:
     python -m bagit --validate DIR. --documents applies to --format csv (a
-    database copy always holds its documents).
+    database copy always holds its documents). Name your archive in the
+    config's [archive] section (organization, contact_name, contact_email)
+    or with the options.
     """
+    archive = Archive(organization=organization or settings.archive.get("organization"),
+                      contact_name=contact_name or settings.archive.get("contact_name"),
+                      contact_email=contact_email or settings.archive.get("contact_email"))
     with _export_progress() as progress:
         result = export_bagit(settings.db, out, payload_format=payload_format,
-                              selection=Selection(documents, include_supplementary_data), on_progress=progress)
+                              selection=Selection(documents, include_supplementary_data), on_progress=progress,
+                              archive=archive)
     _report_export(verbose, f"bagit ({payload_format})", sum(result.row_counts.values()), len(result.row_counts),
                    result.out, result.left_out, result.stripped_documents, [])
 
@@ -474,7 +503,8 @@ def stats(settings, verbose, as_json):
     """Catalogue figures: counts, ISRCs, lengths, releases per year.
 
     Rows marked gone are left out. The database must exist (exit 2 if not)."""
-    figures = compute_stats(open_existing_db(settings.db))
+    with reading(settings.db) as db:
+        figures = compute_stats(db)
     click.echo(stats_json(figures) if as_json else format_table(figures))
 
 
@@ -487,9 +517,28 @@ def report(settings, verbose, out_dir):
 
     The database must exist (exit 2 if not)."""
     target = Path(out_dir) if out_dir else Path(settings.db).parent / "report"
-    with ProgressLine(lambda step: f"{step}...") as progress:
-        written = write_report(open_existing_db(settings.db), target, progress=progress)
+    with reading(settings.db) as db, ProgressLine(lambda step: f"{step}...") as progress:
+        written = write_report(db, target, progress=progress)
     _summary(verbose, f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@with_settings
+def upgrade(settings, verbose):
+    """Bring a database made by an earlier mbharvest to this release's shape.
+
+    Applies the migrations it lacks (converting values whose format changed)
+    under the run lock. Commands that write (harvest, refresh, import-dump)
+    do this by themselves; commands that only read (stats, report, runs,
+    export) never change a database, and say when they need this.
+    """
+    pending = pending_migrations(settings.db)  # a missing or foreign file is refused here, before the lock
+    if not pending:
+        click.echo(f"upgrade: {settings.db} already has this release's shape; nothing changed")
+        return
+    with run_lock(settings.db, "upgrade", utc_now()):
+        open_db(settings.db).close()
+    click.echo(f"upgrade: applied {', '.join(pending)} to {settings.db}")
 
 
 # -- the offline demo ---------------------------------------------------------

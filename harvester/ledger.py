@@ -17,13 +17,18 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from harvester.errors import DatabaseError, LockHeld
+from harvester.store import check_database_file
 
 COMPLETE, PARTIAL, FAILED, RUNNING = "complete", "partial", "failed", "running"
 
 
 @contextmanager
 def run_lock(db_path: str | Path, command: str, started_at: str) -> Iterator[None]:
-    """Hold the database's run lock, or raise LockHeld at once naming the holder."""
+    """Hold the database's run lock, or raise LockHeld at once naming the holder.
+
+    A file that is not an mbharvest database is refused first, so that no
+    `<db>.lock` appears beside someone else's file."""
+    check_database_file(db_path)
     lock_path = Path(f"{db_path}.lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)

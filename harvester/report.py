@@ -28,6 +28,8 @@ from harvester.stats import (KNOWN_TOTALS, KNOWN_TOTALS_AS_OF, LENGTH_BIN_MS, co
 CLAIM_ISRCS = 186_000_000
 CLAIM_TRACKS = 256_000_000
 CLAIM_MB_ENTRIES = 5_000_000
+CLAIM_LENGTH_MINUTES = (2, 3, 4)  # C6: track lengths cluster here
+CLAIM_YEAR = 2023  # C7: over 10 million albums dated 2023
 TOP_COUNTRIES = 20
 LENGTH_PLOT_LIMIT_MS = 15 * 60_000
 PLOT_SIZE_INCHES = (10, 5)
@@ -83,16 +85,57 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _empty_plot(title: str, message: str) -> bytes:
+def _empty_plot(title: str, message: str):
     figure, axes = _figure()
     axes.set_title(title)
     axes.text(0.5, 0.5, message, ha="center", va="center", fontsize=14, transform=axes.transAxes)
     axes.set_xticks([])
     axes.set_yticks([])
-    return _png(figure)
+    return figure
 
 
-def plot_lengths(stats: dict[str, Any]) -> bytes:
+def tick_label(value: float, _position: Any = None) -> str:
+    """A tick's label says exactly its value: 35,000 with a thousands
+    separator, 2.5 as 2.5 (never rounded to 2 or 3)."""
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:,.6f}".rstrip("0")
+
+
+def _count_axis(axis) -> None:
+    """A linear axis of counts: whole-number ticks, labelled exactly."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(tick_label))
+
+
+def _log_axis(axes) -> None:
+    """Log scale of counts with 1-2-5 ticks labelled exactly (10, 20, 50,
+    1,000); counts start at 1, so the axis does too (no 0.1, 0.2, 0.5)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axes.set_yscale("log")
+    axes.set_ylim(bottom=0.8)
+    axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(FuncFormatter(tick_label))
+    axes.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _year_axis(axes) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))
+    axes.set_xlabel("Year")
+    axes.grid(axis="y", alpha=0.3)
+
+
+def _mark_claim_year(axes, text: str) -> None:
+    axes.axvline(CLAIM_YEAR, color="#c44e52", linestyle="--", linewidth=1.2, label=text)
+
+
+def draw_lengths(stats: dict[str, Any]):
     title = "Recording lengths (5-second bins)"
     bins = [b for b in stats["length_histogram"] if b["start_ms"] < LENGTH_PLOT_LIMIT_MS]
     if not bins:
@@ -104,6 +147,9 @@ def plot_lengths(stats: dict[str, Any]) -> bytes:
              label="recordings per 5-second bin")
     centres = [m + LENGTH_BIN_MS / 120_000 for m in minutes]
     axes.plot(centres, smooth(counts), color="#333333", linewidth=1, label="lightly smoothed (1-2-1)")
+    for index, minute in enumerate(CLAIM_LENGTH_MINUTES):
+        axes.axvline(minute, color="#c44e52", linestyle="--", linewidth=1.2,
+                     label="published claim (C6): clusters at 2, 3 and 4 minutes" if index == 0 else None)
     for peak in stats["length_peaks"]:
         if peak["start_ms"] < LENGTH_PLOT_LIMIT_MS:
             x = (peak["start_ms"] + LENGTH_BIN_MS / 2) / 60_000
@@ -115,13 +161,13 @@ def plot_lengths(stats: dict[str, Any]) -> bytes:
                    "known length" + (f"; {_n(longer)} of 15 minutes or longer not shown" if longer else ""))
     axes.set_xlabel("Recording length (minutes)")
     axes.set_ylabel("Recordings per 5-second bin")
-    _thousands(axes.yaxis)
-    axes.set_xlim(0, max(minutes[-1] + LENGTH_BIN_MS / 60_000, 1))
-    axes.set_ylim(0, max(counts) * 1.2)  # room for the peak labels and the legend
+    _count_axis(axes.yaxis)
+    axes.set_xlim(0, max(minutes[-1] + LENGTH_BIN_MS / 60_000, max(CLAIM_LENGTH_MINUTES) + 1))
+    axes.set_ylim(0, max(counts) * 1.25)  # room for the peak labels and the legend
     axes.set_xticks(range(0, int(axes.get_xlim()[1]) + 1))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(loc="upper right")
-    return _png(figure)
+    return figure
 
 
 def _years(per_year: dict[str, int]) -> tuple[list[int], list[int]]:
@@ -129,47 +175,25 @@ def _years(per_year: dict[str, int]) -> tuple[list[int], list[int]]:
     return [y for y, _ in known], [n for _, n in known]
 
 
-def _year_axis(axes) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
-    axes.set_xlabel("Year")
-    axes.grid(axis="y", alpha=0.3)
-
-
-def _thousands(axis) -> None:
-    """Tick labels with thousands separators (35,000, not 35000)."""
-    from matplotlib.ticker import FuncFormatter
-
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-
-
-def _log_axis(axes) -> None:
-    """Log scale with 1-2-5 ticks written as plain numbers (10, 20, 50, 1,000)."""
-    from matplotlib.ticker import LogLocator, NullFormatter
-
-    axes.set_yscale("log")
-    axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    _thousands(axes.yaxis)
-    axes.yaxis.set_minor_formatter(NullFormatter())
-
-
-def plot_releases_per_year(stats: dict[str, Any]) -> bytes:
+def draw_releases_per_year(stats: dict[str, Any]):
     title = "Releases per year (release date; log scale)"
     years, counts = _years(stats["releases_per_year"])
     if not years:
         return _empty_plot(title, "No releases with a date")
     figure, axes = _figure()
-    axes.bar(years, counts, width=0.85, color="#55a868")
+    axes.bar(years, counts, width=0.85, color="#55a868", label="releases")
     _log_axis(axes)
+    _mark_claim_year(axes, f"published claim (C7): over 10 million albums dated {CLAIM_YEAR}")
     unknown = stats["releases_per_year"].get("unknown", 0)
     axes.set_title(f"{title}; {_n(unknown)} without a date not shown")
     axes.set_ylabel("Releases (log scale)")
     _year_axis(axes)
-    return _png(figure)
+    axes.set_xlim(min(years[0], CLAIM_YEAR) - 1, max(years[-1], CLAIM_YEAR) + 1)
+    axes.legend(loc="upper left")
+    return figure
 
 
-def plot_release_groups_by_type(stats: dict[str, Any]) -> bytes:
+def draw_release_groups_by_type(stats: dict[str, Any]):
     title = "Release groups per year by primary type (first release date; log scale)"
     by_type = {t: _years(per_year) for t, per_year in stats["release_groups_per_year_by_type"].items()}
     by_type = {t: data for t, data in by_type.items() if data[0]}
@@ -186,14 +210,16 @@ def plot_release_groups_by_type(stats: dict[str, Any]) -> bytes:
         axes.plot(span, [per_year.get(year, math.nan) for year in span], marker="o", markersize=3,
                   linewidth=1.5, label=primary_type)
     _log_axis(axes)
+    _mark_claim_year(axes, f"claim (C7): {CLAIM_YEAR}")
     axes.set_title(title)
     axes.set_ylabel("Release groups (log scale)")
     _year_axis(axes)
+    axes.set_xlim(min(first, CLAIM_YEAR) - 1, max(last, CLAIM_YEAR) + 1)
     axes.legend(title="Primary type", loc="upper left")
-    return _png(figure)
+    return figure
 
 
-def plot_isrc_countries(stats: dict[str, Any]) -> bytes:
+def draw_isrc_countries(stats: dict[str, Any]):
     title = f"Distinct ISRCs by country code (top {TOP_COUNTRIES})"
     countries = list(stats["isrc_countries"].items())
     if not countries:
@@ -210,12 +236,12 @@ def plot_isrc_countries(stats: dict[str, Any]) -> bytes:
     axes.set_xlabel("Distinct ISRCs")
     axes.set_ylabel("Country code (ISRC characters 1-2)")
     axes.margins(x=0.12)
-    _thousands(axes.xaxis)
+    _count_axis(axes.xaxis)
     axes.grid(axis="x", alpha=0.3)
-    return _png(figure)
+    return figure
 
 
-def plot_isrc_years(stats: dict[str, Any]) -> bytes:
+def draw_isrc_years(stats: dict[str, Any]):
     title = "Distinct ISRCs by year of reference (ISRC characters 6-7)"
     years, counts = _years(stats["isrc_reference_years"])
     if not years:
@@ -224,17 +250,18 @@ def plot_isrc_years(stats: dict[str, Any]) -> bytes:
     axes.bar(years, counts, width=0.85, color="#dd8452")
     axes.set_title(title)
     axes.set_ylabel("Distinct ISRCs")
-    _thousands(axes.yaxis)
+    _count_axis(axes.yaxis)
     _year_axis(axes)
-    return _png(figure)
+    return figure
 
 
-PLOTS: list[tuple[str, str, Callable[[dict[str, Any]], bytes]]] = [
-    ("length_histogram.png", "Recording lengths with detected peaks", plot_lengths),
-    ("releases_per_year.png", "Releases per year", plot_releases_per_year),
-    ("release_groups_per_year_by_type.png", "Release groups per year by primary type", plot_release_groups_by_type),
-    ("isrc_countries.png", "Distinct ISRCs by country", plot_isrc_countries),
-    ("isrc_reference_years.png", "Distinct ISRCs by year of reference", plot_isrc_years),
+PLOTS: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
+    ("length_histogram.png", "Recording lengths with detected peaks and the claimed 2, 3 and 4 minutes",
+     draw_lengths),
+    ("releases_per_year.png", "Releases per year, the claimed year 2023 marked", draw_releases_per_year),
+    ("release_groups_per_year_by_type.png", "Release groups per year by primary type", draw_release_groups_by_type),
+    ("isrc_countries.png", "Distinct ISRCs by country", draw_isrc_countries),
+    ("isrc_reference_years.png", "Distinct ISRCs by year of reference", draw_isrc_years),
 ]
 
 
@@ -393,9 +420,8 @@ def build_report(stats: dict[str, Any], plots: list[Plot], *, database: str, gen
                      f"{_n(stats['length_over_dense_limit']['count'])} are 30 minutes or longer "
                      f"(the longest: {format_length(stats['longest_recording_ms'])})."))
     report.add(("h2", "Releases per year (C7)"), by_name["releases_per_year.png"])
-    recent = [(year, n) for year, n in stats["releases_per_year"].items() if year == "unknown" or int(year) >= 2010]
-    if recent:
-        report.add(Table(["year", "releases"], [[year, _n(n)] for year, n in recent]))
+    if stats["releases_per_year"]:  # every year, none cut
+        report.add(Table(["year", "releases"], [[year, _n(n)] for year, n in stats["releases_per_year"].items()]))
     report.add(("h2", "Release groups per year by primary type (C7)"), by_name["release_groups_per_year_by_type.png"])
     report.add(("h2", "ISRC countries (C2)"), by_name["isrc_countries.png"])
     report.add(("h2", "ISRC year of reference (C2)"), by_name["isrc_reference_years.png"],
@@ -485,7 +511,7 @@ def write_report(db: sqlite_utils.Database, out_dir: str | Path, *,
     plots = []
     for name, title, draw in PLOTS:
         step(f"drawing {name}")
-        plots.append(Plot(name, title, draw(stats)))
+        plots.append(Plot(name, title, _png(draw(stats))))
     generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = build_report(stats, plots, database=_database_name(db), generated_at=generated_at)
     written = []

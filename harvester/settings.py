@@ -58,6 +58,8 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
         "max_runtime": "number",
     },
     "licence": {"include_supplementary": "boolean"},
+    # who makes archive packages (bag-info Source-Organization, Contact-Name, Contact-Email)
+    "archive": {"organization": "string", "contact_name": "string", "contact_email": "string"},
     "dumps": {"server": "string", "dir": "string", "keep": "integer"},
 }
 
@@ -117,6 +119,7 @@ class Settings:
     older_than_days: float = DEFAULT_OLDER_THAN_DAYS
     watch: Watchlist = field(default_factory=Watchlist)
     config_path: Path | None = None
+    archive: dict[str, str] = field(default_factory=dict)  # the config's [archive] section
     dump_server: str = DEFAULT_DUMP_SERVER
     dump_dir: Path = DEFAULT_DUMP_DIR
     dump_keep: int = DEFAULT_DUMP_KEEP
@@ -260,6 +263,7 @@ def resolve_settings(
             searches=searches,
         ),
         config_path=config_path,
+        archive=dict(config.get("archive", {})),
         dump_server=str(pick("dump_server", str, "dumps", "server", DEFAULT_DUMP_SERVER)).rstrip("/"),
         dump_dir=Path(pick("dump_dir", str, "dumps", "dir", str(DEFAULT_DUMP_DIR))),
         dump_keep=int(pick("dump_keep", int, "dumps", "keep", DEFAULT_DUMP_KEEP)),

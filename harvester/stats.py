@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlite_utils
 
+from harvester.views import LENGTH_BIN_MS, year_of
 
-LENGTH_BIN_MS = 5_000
 # Dense 5-second bins up to here; longer recordings (rare, and spread up to
 # days) get only their non-empty bins listed.
 LENGTH_DENSE_LIMIT_MS = 30 * 60_000
@@ -39,12 +39,6 @@ PEAK_NOISE_FACTOR = 3.0
 
 _GONE_RECORDINGS = "(SELECT id FROM recording WHERE gone_at IS NOT NULL)"
 _GONE_RELEASES = "(SELECT id FROM release WHERE gone_at IS NOT NULL)"
-
-
-def _year_expr(column: str) -> str:
-    """The 4-digit year of a (possibly partial) date, or 'unknown'."""
-    return (f"CASE WHEN {column} GLOB '[0-9][0-9][0-9][0-9]*' THEN substr({column}, 1, 4) "
-            f"ELSE 'unknown' END")
 
 
 def _scalar(db: sqlite_utils.Database, sql: str) -> int:
@@ -195,7 +189,7 @@ def _per_year(rows: list[tuple[str, int]]) -> dict[str, int]:
 def _release_groups_by_type(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
     by_type: dict[str, list[tuple[str, int]]] = {}
     for primary_type, year, n in db.execute(
-            f"SELECT coalesce(primary_type, '(none)'), {_year_expr('first_release_date')}, count(*) "
+            f"SELECT coalesce(primary_type, '(none)'), {year_of('first_release_date')}, count(*) "
             "FROM release_group WHERE gone_at IS NULL GROUP BY 1, 2").fetchall():
         by_type.setdefault(primary_type, []).append((year, n))
     return {t: _per_year(rows) for t, rows in sorted(by_type.items())}
@@ -248,7 +242,7 @@ def compute_stats(db: sqlite_utils.Database, *, current_year: int | None = None)
     with_length = _scalar(db, "SELECT count(*) FROM recording WHERE gone_at IS NULL AND length_ms > 0")
     histogram, length_extras = _length_histogram(db)
     releases_per_year = _per_year(db.execute(
-        f"SELECT {_year_expr('date')}, count(*) FROM release WHERE gone_at IS NULL GROUP BY 1").fetchall())
+        f"SELECT {year_of('date')}, count(*) FROM release WHERE gone_at IS NULL GROUP BY 1").fetchall())
     return {
         **counts,
         **{key: isrcs[key] for key in ("recording_isrc_pairs", "isrcs_unique", "recordings_with_isrc",

@@ -15,10 +15,11 @@ import operator
 import os
 import sqlite3
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 import sqlite_utils
@@ -26,6 +27,7 @@ from sqlite_utils.migrations import Migrations
 
 from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import TABLE_OF, Normalized
+from harvester.views import create_summaries, create_views, rebuild_summaries
 
 _STAMP = {"fetched_at": str, "source": str}
 
@@ -208,7 +210,7 @@ PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
 }
 
 
-# Researcher views (rows marked gone are left out, as in `mbharvest stats`)
+# Migration 0003's researcher views (0007 replaces them: harvester/views.py)
 # and covering indexes for the statistics' scans.
 VIEWS_V3: dict[str, str] = {
     "recording_with_isrcs": """
@@ -275,6 +277,44 @@ BULK_LOAD_COLUMNS: dict[str, type] = {
 @MIGRATIONS(name="0005_bulk_load")
 def _bulk_load(db: sqlite_utils.Database) -> None:
     db["bulk_load"].create(BULK_LOAD_COLUMNS, pk="name", if_not_exists=True)
+
+
+@MIGRATIONS(name="0007_portable_views")
+def _portable_views(db: sqlite_utils.Database) -> None:
+    """Views that DuckDB's SQLite scanner reads as SQLite does, over summary
+    tables kept by triggers (harvester/views.py), and label_code declared
+    TEXT: real codes such as 'SPREC' sit beside the numbers, and a reader
+    that trusts the declared type (DuckDB) refused the INTEGER column."""
+    for name in VIEWS_V3:
+        db.execute(f"DROP VIEW IF EXISTS [{name}]")
+    _declare_label_code_text(db)
+    create_summaries(db)
+    create_views(db)
+
+
+def _declare_label_code_text(db: sqlite_utils.Database) -> None:
+    """Rebuild `label` with label_code TEXT, keeping its rowids (the
+    full-text index points at them), indexes and triggers."""
+    if db["label"].columns_dict.get("label_code") is str:
+        return
+    triggers = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'label' AND sql IS NOT NULL")]
+    for sql in db["label"].transform_sql(types={"label_code": str}):
+        db.execute(sql)
+    for sql in triggers:
+        db.execute(sql)
+
+
+@MIGRATIONS(name="0008_browse_rereads")
+def _browse_rereads(db: sqlite_utils.Database) -> None:
+    """The ledger says how many extra requests browses spent re-reading pages when they came up
+    short of their count (items shifted across page boundaries while the catalogue changed), and
+    notes what the run's reader should know that is not an error (a browse still short after them)."""
+    columns = {column.name for column in db["harvest_run"].columns}
+    if "rereads" not in columns:
+        db["harvest_run"].add_column("rereads", int)
+    if "notes" not in columns:
+        db["harvest_run"].add_column("notes", str)
 
 
 # `mbharvest sync-dumps`: which dump (a server folder, e.g. 20251122-001001)
@@ -357,6 +397,8 @@ def finish_bulk_load(db: sqlite_utils.Database) -> list[str]:
     for table in sorted({table for _, kind, table, _ in recorded if kind == "trigger"}):
         if f"{table}_fts" in present:
             db.execute(f'INSERT INTO "{table}_fts" ("{table}_fts") VALUES (\'rebuild\')')
+    if recorded and "summary_isrc" in present:  # the summary triggers were dropped with the rest: recount
+        rebuild_summaries(db, {table for _, _, table, _ in recorded})
     db.execute("DELETE FROM bulk_load")
     return recreated
 
@@ -366,11 +408,14 @@ def utc_now() -> str:
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the database in WAL mode, at the current shape.
+    """Open (creating if needed) the database in WAL mode, at the current shape:
+    for commands that write. A file that is not an mbharvest database is
+    refused (check_database_file) before anything is written.
 
-    Errors a user can cause (not SQLite, unreadable, read-only) come back as
+    Errors a user can cause (unreadable, read-only, disk full) come back as
     DatabaseError naming the file."""
     path = Path(path)
+    check_database_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -389,13 +434,167 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
-def open_existing_db(path: str | Path) -> sqlite_utils.Database:
-    """Open a database that must already exist: statistics of a database
-    that a typo created empty would be silently wrong."""
+# -- opening for reading: never a write, never a file beside the database --
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_WAL_FORMAT = 2  # header byte 18: 1 = rollback journal, 2 = WAL
+
+
+def _not_sqlite(path: Path) -> UsageError:
+    return UsageError(f"{path} is not an SQLite database (use another --db, or move the file away)")
+
+
+def _header(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(100)
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read the database file ({exc.strerror})") from None
+
+
+def _read_only_uris(path: Path, header: bytes) -> list[str]:
+    """How to read `path` without writing it or leaving anything beside it,
+    in order of preference.
+
+    A rollback-journal file: mode=ro (shared locks only, creates nothing). A
+    WAL file whose -wal is beside it (a writer is at work, or died): mode=ro,
+    which sees the committed frames. A WAL file alone in a writable place:
+    mode=rw with query_only, because SQLite creates -wal and -shm for any
+    WAL reader and only a read-write connection removes them when it closes;
+    nothing is written (query_only) and the journal mode stays. A file or
+    folder that cannot be written (read-only media, a write-protected copy):
+    immutable=1, which reads the file as it is, takes no lock and creates
+    nothing."""
+    base = path.resolve().as_uri()
+    writable = os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+    immutable = f"{base}?mode=ro&immutable=1"
+    if len(header) > 18 and header[18] != _WAL_FORMAT:
+        return [f"{base}?mode=ro" if writable else immutable]
+    if Path(f"{path}-wal").exists():
+        return [f"{base}?mode=ro"] + ([] if writable else [immutable])
+    return [f"{base}?mode=rw" if writable else immutable]
+
+
+def _connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
+    """A connection that can only read (autocommit, so a caller can hold one
+    read transaction over many queries with BEGIN ... COMMIT)."""
+    uris = _read_only_uris(path, header)
+    for attempt, uri in enumerate(uris, start=1):
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):
+                raise _not_sqlite(path) from None
+            if attempt == len(uris):
+                raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    raise AssertionError("unreachable")
+
+
+def _identify(conn: sqlite3.Connection) -> str:
+    """"mbharvest" (our migrations are recorded), "empty" (no schema at all,
+    or only the migrations table of a creation that died before its first
+    migration), or "foreign" (anything else)."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    migrations = Migrations.migrations_table
+    if migrations in names:
+        sets = {row[0] for row in conn.execute(f"SELECT DISTINCT migration_set FROM [{migrations}]")}
+        if MIGRATIONS.name in sets:
+            return "mbharvest"
+        if not sets and names == {migrations}:
+            return "empty"
+    return "empty" if not names else "foreign"
+
+
+def _foreign(path: Path) -> UsageError:
+    return UsageError(f"{path} is not an mbharvest database (an SQLite file without mbharvest's tables); "
+                      "nothing was changed: use another --db")
+
+
+def check_database_file(path: str | Path) -> None:
+    """Refuse (UsageError, exit 2) a file that is not an mbharvest database,
+    reading it without writing anything, so that a write command never
+    turns someone else's file into ours. A missing or empty file is fine:
+    the write command creates the database."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a database file (give --db a file name)")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    header = _header(path)
+    if not header.startswith(SQLITE_HEADER):
+        raise _not_sqlite(path)
+    conn = _connect_read_only(path, header)
+    try:
+        kind = _identify(conn)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    finally:
+        conn.close()
+    if kind == "foreign":
+        raise _foreign(path)
+
+
+def open_readonly(path: str | Path) -> sqlite_utils.Database:
+    """Open an existing mbharvest database for reading only: for commands
+    that only read (stats, report, runs, exports). Never creates, migrates,
+    changes the journal mode of, or writes beside the file; reads a database
+    on read-only media as it is, and one made by an older release as it is.
+
+    A missing file, or one that is not an mbharvest database, is a UsageError
+    (exit 2): statistics of a database that a typo created empty would be
+    silently wrong. Close it when done (a WAL database's -wal and -shm go
+    with the last connection)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
-    return open_db(path)
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path} is an empty file, not an mbharvest database (harvest or import-dump into it first)")
+    header = _header(path)
+    if not header.startswith(SQLITE_HEADER):
+        raise _not_sqlite(path)
+    conn = _connect_read_only(path, header)
+    try:
+        kind = _identify(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    if kind != "mbharvest":
+        conn.close()
+        raise _foreign(path) if kind == "foreign" else UsageError(
+            f"{path} holds no mbharvest tables yet (harvest or import-dump into it first)")
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[sqlite_utils.Database]:
+    """open_readonly for the length of a block, closed at its end. An SQLite
+    error inside the block becomes a one-line DatabaseError; where the
+    database is older than this release and lacks what a query needs, the
+    UsageError says which command upgrades it."""
+    db = open_readonly(path)
+    try:
+        yield db
+    except sqlite3.OperationalError as exc:
+        pending = [migration.name for migration in MIGRATIONS.pending(db)]
+        if pending and "no such" in str(exc):
+            raise UsageError(f"{path} was made by an older mbharvest and this needs its upgrade "
+                             f"({', '.join(pending)}): run `mbharvest upgrade --db {path}` "
+                             "(commands that only read never change a database)") from None
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(describe_sqlite_error(path, exc)) from None
+    finally:
+        db.close()
+
+
+def pending_migrations(path: str | Path) -> list[str]:
+    """The migrations an existing mbharvest database lacks (read only)."""
+    with reading(path) as db:
+        return [migration.name for migration in MIGRATIONS.pending(db)]
 
 
 def describe_sqlite_error(path: str | Path, exc: sqlite3.Error) -> str:

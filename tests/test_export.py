@@ -4,10 +4,13 @@ with the JSON bodies themselves."""
 
 import csv
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from datetime import datetime
 
 import bagit
 import pyarrow as pa
@@ -15,14 +18,18 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from harvester import store
+from harvester import __version__, store
 from harvester.cli import cli
+from harvester.export import parquet as parquet_export
+from harvester.export import source as export_source
+from harvester.export.dictionary import DICTIONARY
 from harvester.export import (
     CORE_TABLES, SUPPLEMENTARY_TABLES, Selection, dump_timestamps, export_bagit, export_csv,
     export_parquet, id_ranges, write_datasette_metadata,
 )
 from harvester.normalize import SUPPLEMENTARY_KEYS, normalize_entity, normalize_page
 from tests.conftest import load_ws2
+from tests.duckdb_sqlite import attach
 
 ED_SHEERAN_RELEASE = "94ad3a58-a1cc-46a3-acf4-9cb6c1d6f032"
 SOURCE = "https://musicbrainz.org"
@@ -103,16 +110,62 @@ def test_fixture_database_has_what_the_tests_need(source_db):
 
 # -- CSV ------------------------------------------------------------------------------------------------------
 
+BOOLEAN_COLUMNS = {("artist", "ended"), ("label", "ended"), ("recording", "video")}
+
+
+def csv_text(table: str, column: str, value) -> str:
+    """How the CSV export writes a value: booleans as true/false, NULL and '' both as an empty field
+    (read_csv cannot tell them apart; test_csv_keeps_null_apart_from_empty does)."""
+    if value is None:
+        return ""
+    if (table, column) in BOOLEAN_COLUMNS:
+        return {0: "false", 1: "true"}[value]
+    return str(value)
+
+
 def test_csv_round_trips_every_core_table(source_db, tmp_path):
     result = export_csv(source_db, tmp_path / "csv")
-    assert sorted(p.name for p in result.files) == sorted(f"{t}.csv" for t in CORE_TABLES)
+    assert sorted(p.name for p in result.files) == sorted([f"{t}.csv" for t in CORE_TABLES] + ["datapackage.json"])
     for table in CORE_TABLES:
         columns, rows = db_rows(source_db, table)
         header, exported = read_csv(tmp_path / "csv" / f"{table}.csv")
         assert header == columns
         assert len(exported) == len(rows) == result.row_counts[table]
-        as_text = sorted(([("" if v is None else str(v)) for v in row] for row in rows), key=repr)
+        as_text = sorted(([csv_text(table, c, v) for c, v in zip(columns, row)] for row in rows), key=repr)
         assert sorted(exported, key=repr) == as_text
+
+
+DUCKDB_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
+                "datetime": "TIMESTAMPTZ"}
+
+
+def test_csv_read_back_by_duckdb_with_the_declared_types(source_db, tmp_path):
+    """A researcher's reading: DuckDB's read_csv with the types datapackage.json declares (no guessing)."""
+    export_csv(source_db, tmp_path, Selection(supplementary=True))
+    package = json.loads((tmp_path / "datapackage.json").read_text())
+    assert package["profile"] == "tabular-data-package"
+    duck = attach(shutil.copy(source_db, tmp_path / "copy.db"))  # skips, saying why, where DuckDB cannot be had
+    for resource in package["resources"]:
+        table, fields = resource["name"], resource["schema"]["fields"]
+        assert resource["dialect"]["header"] and resource["encoding"] == "utf-8"
+        types = {f["name"]: DUCKDB_TYPES[f["type"]] for f in fields}
+        selected = ", ".join(f'epoch("{n}")' if t == "TIMESTAMPTZ" else f'"{n}"' for n, t in types.items())
+        read = duck.execute(f"SELECT {selected} FROM read_csv(?, header = true, columns = {types}, "
+                            "allow_quoted_nulls = false, auto_detect = false)", [str(tmp_path / resource["path"])])
+        columns, rows = db_rows(source_db, table)
+        assert [f["name"] for f in fields] == columns
+        kinds = [DICTIONARY[table].columns[c].type for c in columns]
+        expected = [tuple(parquet_value(k, v).timestamp() if k == "TIMESTAMP" and v else parquet_value(k, v)
+                          for k, v in zip(kinds, row)) for row in rows]
+        assert sorted(read.fetchall(), key=repr) == sorted(expected, key=repr), table
+    # what the comparison above covered: barcodes with a leading zero, '' (no barcode) and NULL (unknown)
+    release_resource = next(r for r in package["resources"] if r["name"] == "release")
+    release = {f["name"]: f for f in release_resource["schema"]["fields"]}
+    assert release["barcode"]["type"] == "string" and release["date"]["type"] == "string"
+    columns, releases = db_rows(source_db, "release")
+    stored = [row[columns.index("barcode")] for row in releases]
+    assert "" in stored and None in stored and any(b and b.startswith("0") for b in stored)
+    duck.close()
 
 
 def test_export_leaves_the_database_as_it_was(source_db, tmp_path):
@@ -164,32 +217,97 @@ def test_a_cc0_export_removes_supplementary_files_of_an_earlier_export(source_db
     (tmp_path / "notes.txt").write_text("mine")
     result = export_csv(source_db, tmp_path)
     assert sorted(p.name for p in result.removed) == ["annotation.csv", "document.csv", "rating.csv", "tag.csv"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{t}.csv" for t in CORE_TABLES] + ["notes.txt"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{t}.csv" for t in CORE_TABLES]
+                                                                + ["notes.txt", "datapackage.json"])
+    described = json.loads((tmp_path / "datapackage.json").read_text())
+    assert sorted(r["path"] for r in described["resources"]) == sorted(f"{t}.csv" for t in CORE_TABLES)
 
 
 # -- Parquet --------------------------------------------------------------------------------------------------
 
-def test_parquet_round_trips_with_declared_types(source_db, tmp_path):
+def parquet_value(kind: str, value):
+    """What a database value becomes in Parquet, by its column's type in the data dictionary."""
+    if value is None:
+        return None
+    if kind == "TIMESTAMP":
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if kind == "BOOLEAN":
+        return {0: False, 1: True}[value]
+    if kind == "REAL":
+        return float(value)
+    return value if kind == "INTEGER" else str(value)
+
+
+def test_parquet_round_trips_with_the_dictionary_types(source_db, tmp_path):
     result = export_parquet(source_db, tmp_path, Selection(supplementary=True))
     for table in (*CORE_TABLES, *SUPPLEMENTARY_TABLES):
         columns, rows = db_rows(source_db, table)
         exported = pq.read_table(tmp_path / f"{table}.parquet")
         assert exported.column_names == columns
         assert exported.num_rows == len(rows) == result.row_counts[table]
-        text = [exported.schema.field(c).type == pa.string() for c in columns]
-        expected = [tuple(str(v) if is_text and v is not None else v for v, is_text in zip(row, text))
-                    for row in rows]
+        kinds = [DICTIONARY[table].columns[c].type for c in columns]
+        expected = [tuple(parquet_value(k, v) for k, v in zip(kinds, row)) for row in rows]
         assert sorted((tuple(r.values()) for r in exported.to_pylist()), key=repr) == sorted(expected, key=repr)
-    recording = pq.read_table(tmp_path / "recording.parquet")
-    assert recording.schema.field("length_ms").type == pa.int64()
-    assert recording.schema.field("video").type == pa.int64()
-    assert recording.schema.field("title").type == pa.string()
+    recording = pq.read_schema(tmp_path / "recording.parquet")
+    assert recording.field("length_ms").type == pa.int64()
+    assert recording.field("video").type == pa.bool_()
+    assert recording.field("title").type == pa.string()
+    assert recording.field("first_release_date").type == pa.string()  # partial dates are not calendar dates
+    for table, column in (("recording", "fetched_at"), ("recording", "gone_at"), ("harvest_run", "started_at"),
+                          ("mbid_redirect", "recorded_at")):
+        assert pq.read_schema(tmp_path / f"{table}.parquet").field(column).type == pa.timestamp("us", tz="UTC")
     assert pq.read_table(tmp_path / "rating.parquet").schema.field("value").type == pa.float64()
-    # a column is text only where the database holds text in it (the real label code 'SPREC' here)
-    assert pq.read_schema(tmp_path / "label.parquet").field("label_code").type == pa.string()
-    assert db_count(source_db, "label", "typeof(label_code) = 'text'") > 0
-    assert pq.read_schema(tmp_path / "label.parquet").field("ended").type == pa.int64()
-    assert pq.read_schema(tmp_path / "recording.parquet").metadata[b"license"].startswith(b"CC0 1.0")
+    label = pq.read_schema(tmp_path / "label.parquet")
+    assert label.field("label_code").type == pa.string() and label.field("ended").type == pa.bool_()
+    assert db_count(source_db, "label", "label_code = 'SPREC'") == 1  # a real code that is not a number
+    assert recording.metadata[b"license"].startswith(b"CC0 1.0")
+    assert recording.field("length_ms").metadata[b"description"] == b"Length in milliseconds (NULL when unknown)."
+
+
+def test_parquet_types_do_not_depend_on_the_data(tmp_path):
+    # an all-NULL or all-numeric label_code, a table with no rows: the same schema as with real values
+    db_path = tmp_path / "plain.db"
+    db = store.open_db(db_path)
+    with db.atomic():
+        store.upsert_rows(db, "label", [{"id": "a", "name": "A", "label_code": 7, "ended": 1},
+                                        {"id": "b", "name": "B", "label_code": None, "ended": 0}])
+    db.close()
+    export_parquet(db_path, tmp_path / "out")
+    label = pq.read_table(tmp_path / "out" / "label.parquet")
+    assert label.schema.field("label_code").type == pa.string()
+    assert {r["id"]: (r["label_code"], r["ended"]) for r in label.to_pylist()} == {"a": ("7", True), "b": (None, False)}
+    empty = pq.read_schema(tmp_path / "out" / "recording.parquet")
+    assert empty.field("video").type == pa.bool_() and empty.field("fetched_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_parquet_refuses_a_value_its_type_cannot_hold(tmp_path):
+    db_path = tmp_path / "odd.db"
+    db = store.open_db(db_path)
+    with db.atomic():
+        store.upsert_rows(db, "recording", [{"id": "r", "title": "T", "video": 2}])
+    db.close()
+    result = CliRunner().invoke(cli, ["export", "parquet", "--db", str(db_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "recording.video" in result.output and "2 is not 0 or 1" in result.output
+
+
+def test_large_tables_come_in_row_groups_and_a_dataset_description(source_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(parquet_export, "PARQUET_ROW_GROUP", 50)
+    monkeypatch.setattr(export_source, "BATCH_ROWS", 10)
+    monkeypatch.setattr(parquet_export.write_parquet_table, "__defaults__", (None, 50))
+    result = export_parquet(source_db, tmp_path)
+    recordings = db_count(source_db, "recording")
+    groups = pq.ParquetFile(tmp_path / "recording.parquet").metadata
+    assert groups.num_row_groups == -(-recordings // 50) > 1
+    full = groups.num_row_groups - 1
+    assert [groups.row_group(i).num_rows for i in range(full)] == [50] * full
+    described = json.loads((tmp_path / "datapackage.json").read_text())
+    assert tmp_path / "datapackage.json" in result.files
+    assert {r["name"]: r["path"] for r in described["resources"]} == {t: f"{t}.parquet" for t in CORE_TABLES}
+    recording = next(r for r in described["resources"] if r["name"] == "recording")
+    assert recording["format"] == "parquet" and recording["schema"]["primaryKey"] == ["id"]
+    assert {f["name"]: f["type"] for f in recording["schema"]["fields"]}["fetched_at"] == "datetime"
+    assert described["licenses"][0]["path"] == "https://creativecommons.org/publicdomain/zero/1.0/"
+    assert described["sources"][0]["path"] == "https://musicbrainz.org/"
 
 
 def test_parquet_values_match_the_json_bodies(source_db, tmp_path):
@@ -204,21 +322,6 @@ def test_parquet_values_match_the_json_bodies(source_db, tmp_path):
     arabic = load_ws2("picard/artist_arabic.json")
     names = {row["id"]: row["name"] for row in pq.read_table(tmp_path / "artist.parquet").to_pylist()}
     assert names[arabic["id"]] == arabic["name"]
-
-
-def test_parquet_keeps_text_found_in_a_numeric_column(tmp_path):
-    # SQLite lets 'SPREC' sit in INTEGER label_code; it must survive as text, not fail or vanish
-    db_path = tmp_path / "mixed.db"
-    db = store.open_db(db_path)
-    with db.atomic():
-        store.upsert_rows(db, "label", [{"id": "a", "name": "A", "label_code": 7},
-                                        {"id": "b", "name": "B", "label_code": "SPREC"},
-                                        {"id": "c", "name": "C", "label_code": None}])
-    db.close()
-    export_parquet(db_path, tmp_path / "out")
-    table = pq.read_table(tmp_path / "out" / "label.parquet")
-    assert table.schema.field("label_code").type == pa.string()
-    assert {r["id"]: r["label_code"] for r in table.to_pylist()} == {"a": "7", "b": "SPREC", "c": None}
 
 
 def test_parquet_of_an_empty_table_has_its_schema(source_db, tmp_path):
@@ -237,6 +340,9 @@ def test_parquet_without_pyarrow_names_the_extra(source_db, tmp_path, monkeypatc
 
 # -- Datasette ------------------------------------------------------------------------------------------------
 
+INTERNAL_TABLES = {"_sqlite_migrations", "bulk_load", "harvest_bookmark", "dump_import"}
+
+
 def test_datasette_metadata_follows_the_documented_format(source_db, tmp_path):
     path = write_datasette_metadata(source_db, tmp_path / "metadata.json")
     metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -246,15 +352,29 @@ def test_datasette_metadata_follows_the_documented_format(source_db, tmp_path):
     assert "MetaBrainz" in metadata["source"] and metadata["source_url"] == "https://musicbrainz.org/"
     assert list(metadata["databases"]) == ["musicbrainz"]  # Datasette names a database after its file stem
     tables = metadata["databases"]["musicbrainz"]["tables"]
-    assert set(tables) == set(store.TABLES_V1)
-    for name, spec in store.TABLES_V1.items():
-        assert tables[name]["description"]
-        assert set(tables[name]["columns"]) == set(spec["columns"])
-        assert all(isinstance(text, str) and text for text in tables[name]["columns"].values())
+    conn = sqlite3.connect(source_db)
+    names = {name for name, in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    assert set(tables) == names
+    for name in names:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info([{name}])")}
+        assert tables[name]["description"] and set(tables[name]["columns"]) == present, name
+    conn.close()
+    for name in ("recording_with_isrcs", "releases_per_year", "isrc_summary", "recording_length_histogram"):
+        assert "hidden" not in tables[name] and tables[name]["description"]
+    for name in INTERNAL_TABLES | {"summary_isrc", "artist_fts", "artist_fts_data"}:
+        assert tables[name]["hidden"] is True, name
+    for name in store.TABLES_V1:
+        assert "hidden" not in tables[name], name
     for name in SUPPLEMENTARY_TABLES:
         assert tables[name]["license"] == "CC BY-NC-SA 3.0"
         assert tables[name]["license_url"] == "https://creativecommons.org/licenses/by-nc-sa/3.0/"
     assert "license" not in tables["recording"]
+    dates = {(t, c) for t, entry in DICTIONARY.items() for c, column in entry.columns.items()
+             if column.type in ("PARTIAL_DATE", "TIMESTAMP")}
+    faceted = {(t, c) for t, entry in tables.items() for c in entry.get("facets", ())}
+    assert faceted and not faceted & dates and ("release", "status") in faceted
+    queries = metadata["databases"]["musicbrainz"]["queries"]
+    assert {f"c{n}" for n in range(1, 9)} <= {name.split("_")[0] for name in queries}
 
 
 def test_datasette_metadata_cli_default_is_next_to_the_database(source_db, tmp_path):
@@ -284,7 +404,10 @@ def test_bag_of_the_database_validates_and_detects_one_changed_byte(source_db, t
     bag.validate()
     assert validates_on_the_command_line(bag_dir)
     assert "sha256" in bag.algorithms
-    assert sorted(p.name for p in (bag_dir / "data").iterdir()) == ["README.md", "musicbrainz.db"]
+    assert sorted(p.name for p in (bag_dir / "data").iterdir()) == [
+        "README.md", "data-dictionary.json", "data-dictionary.md", "musicbrainz.db"]
+    assert (bag_dir / "bagit.txt").read_text() == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+    assert bag.version_info == (1, 0)
 
     copy = bag_dir / "data" / "musicbrainz.db"
     for table in CORE_TABLES:
@@ -313,11 +436,83 @@ def test_bag_data_card_and_bag_info_carry_licence_counts_and_provenance(source_d
     assert f"| {SOURCE} | {sum(db_count(source_db, t) for t in store.ENTITY_TABLES)} |" in card
     assert "2025-11-19 00:00:00+00" in card
     info = bag_info_lines(bag_dir)
-    assert "Source-Organization: MusicBrainz (MetaBrainz Foundation)" in info
+    assert not any(line.startswith(("Source-Organization", "Contact-")) for line in info)  # none configured
+    assert "Data-Origin: MusicBrainz (MetaBrainz Foundation), https://musicbrainz.org/" in info
+    assert f"Bag-Software-Agent: mbharvest {__version__} with bagit-python {bagit.VERSION}" in info
     assert any(line.startswith("External-Description: ") for line in info)
     assert f"Row-Count: recording {db_count(source_db, 'recording')}" in info
     assert "Harvest-Run-Ids: 1" in info and "Dump-Timestamp: 2025-11-19 00:00:00+00" in info
     assert "Contains-Supplementary-Data: no" in info
+
+
+def test_bag_data_dictionary_lists_every_table_and_column(source_db, tmp_path):
+    export_bagit(source_db, tmp_path / "bag")
+    copy = tmp_path / "bag" / "data" / "musicbrainz.db"
+    conn = sqlite3.connect(copy)
+    truth = {name: [row[1] for row in conn.execute(f"PRAGMA table_info([{name}])")]
+             for name, in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    conn.close()
+    entries = json.loads((tmp_path / "bag" / "data" / "data-dictionary.json").read_text())
+    assert {e["name"]: [c["name"] for c in e["columns"]] for e in entries} == truth
+    assert all(c["description"] != "(not described)" for e in entries for c in e["columns"])
+    recording = next(e for e in entries if e["name"] == "recording")
+    assert {c["name"]: (c["type"], c["sqlite_type"]) for c in recording["columns"]}["video"] == ("BOOLEAN", "INTEGER")
+    markdown = (tmp_path / "bag" / "data" / "data-dictionary.md").read_text()
+    for name, columns in truth.items():
+        assert f"## {name} (" in markdown
+        assert all(f"| {column} | " in markdown for column in columns)
+
+
+def test_bag_provenance_is_complete_and_names_the_archive(tmp_path):
+    db_path = build_db(tmp_path / "prov.db")
+    long_args = {"keys": [f"{i:08d}-0000-4000-8000-000000000000" for i in range(40)]}
+    sync_args = {"dump_timestamp": "2025-11-22T00:00:52Z", "archives": [
+        {"entity": "release", "dump_url": "https://dumps.example/20251122-001/release.tar.xz", "sha256": "ab" * 32},
+        {"entity": "recording", "dump_url": "https://dumps.example/20251122-001/recording.tar.xz",
+         "sha256": "cd" * 32}]}
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for command, args in (("harvest recording", long_args), ("sync-dumps", sync_args)):
+            conn.execute("INSERT INTO harvest_run (command, args, started_at, status) VALUES (?, ?, ?, 'finished')",
+                         (command, json.dumps(args), "2026-01-03T00:00:00Z"))
+    conn.close()
+    config = tmp_path / "mbharvest.toml"
+    config.write_text('[archive]\norganization = "Example Sound Archive"\ncontact_name = "A. Archivist"\n'
+                      'contact_email = "archive@example.org"\n')
+    result = CliRunner().invoke(cli, ["export", "bagit", "--config", str(config), "--db", str(db_path),
+                                      "--out", str(tmp_path / "bag"), "--contact-name", "B. Keeper"])
+    assert result.exit_code == 0, result.output
+    info = bag_info_lines(tmp_path / "bag")
+    assert "Source-Organization: Example Sound Archive" in info and "Contact-Email: archive@example.org" in info
+    assert "Contact-Name: B. Keeper" in info  # the option wins over the config
+    assert "Data-Origin: MusicBrainz (MetaBrainz Foundation), https://musicbrainz.org/" in info
+    for dump in sync_args["archives"]:
+        assert f"Dump-URL: {dump['dump_url']} sha256:{dump['sha256']}" in info
+    card = (tmp_path / "bag" / "data" / "README.md").read_text(encoding="utf-8")
+    assert json.dumps(long_args) in card and json.dumps(sync_args) in card  # never cut
+    assert all(dump["dump_url"] in card and dump["sha256"] in card for dump in sync_args["archives"])
+    assert "Example Sound Archive" in card and f"mbharvest {__version__}" in card
+    assert validates_on_the_command_line(tmp_path / "bag")
+
+
+def test_reading_a_bags_database_leaves_the_bag_valid_byte_for_byte(source_db, tmp_path):
+    """stats, report, runs and every export on the bag's own database: the
+    file's bytes and the payload folder are unchanged, and the bag validates."""
+    bag_dir = tmp_path / "bag"
+    export_bagit(source_db, bag_dir)
+    copy = bag_dir / "data" / "musicbrainz.db"
+    before = {path.name: path.read_bytes() for path in (bag_dir / "data").iterdir()}
+    elsewhere = tmp_path / "elsewhere"
+    for command in (["stats"], ["stats", "--json"], ["runs"], ["report", "--out", str(elsewhere / "report")],
+                    ["export", "csv", "--out", str(elsewhere / "csv")],
+                    ["export", "parquet", "--out", str(elsewhere / "parquet")],
+                    ["export", "datasette-metadata", "--out", str(elsewhere / "metadata.json")],
+                    ["export", "bagit", "--out", str(elsewhere / "bag")]):
+        result = CliRunner().invoke(cli, [*command, "--db", str(copy)])
+        assert result.exit_code == 0, (command, result.output)
+        assert {path.name: path.read_bytes() for path in (bag_dir / "data").iterdir()} == before, command
+    bagit.Bag(str(bag_dir)).validate()
+    assert validates_on_the_command_line(bag_dir)
 
 
 def test_bag_leaves_supplementary_data_out_by_default(source_db, tmp_path):
@@ -405,7 +600,7 @@ def test_missing_database_is_a_usage_error_and_is_not_created(tmp_path, command)
     missing = tmp_path / "none.db"
     result = CliRunner().invoke(cli, ["export", *command, "--db", str(missing)])
     assert result.exit_code == 2
-    assert "no such database" in result.output
+    assert "no database at" in result.output
     assert not missing.exists()
 
 

@@ -2,6 +2,7 @@
 valid PNG plots, a self-contained HTML file, a clear word when empty."""
 
 import base64
+import math
 import re
 import struct
 
@@ -143,3 +144,66 @@ def test_report_default_folder_is_beside_the_database(synthetic, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output == ""  # not a terminal and no -v: nothing on stdout
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+# -- plots that tell the truth ----------------------------------------------------------------------------------
+
+def visible_ticks(axis, limits) -> list[tuple[float, str]]:
+    low, high = sorted(limits)
+    return [(tick.get_loc(), tick.label1.get_text()) for tick in axis.get_major_ticks()
+            if low <= tick.get_loc() <= high and tick.label1.get_visible()]
+
+
+def as_number(label: str) -> float:
+    return float(label.replace(",", "").replace("\u2212", "-"))
+
+
+def small_stats(stats: dict) -> dict:
+    """Counts small enough that matplotlib's default ticks would be fractional (0, 2.5, 5, 7.5)."""
+    return {**stats, "isrc_countries": {"GB": 7, "US": 3, "DE": 1}, "isrc_reference_years": {"2001": 3, "2019": 1},
+            "releases_per_year": {"1999": 1, "2001": 3, "unknown": 2},
+            "release_groups_per_year_by_type": {"Album": {"1999": 1, "2001": 2}, "Single": {"2001": 1}}}
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in PLOTS])
+def test_every_tick_label_says_its_value_and_none_repeats(synthetic, name):
+    from harvester.report import compute_stats
+
+    db, _ = synthetic
+    draw = dict((n, d) for n, _, d in PLOTS)[name]
+    for stats in (compute_stats(db), small_stats(compute_stats(db))):
+        figure = draw(stats)
+        figure.canvas.draw()
+        axes = figure.axes[0]
+        for axis, limits in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+            ticks = visible_ticks(axis, limits)
+            numeric = [(value, label) for value, label in ticks if re.fullmatch(r"[\d,.\u2212-]+", label)]
+            assert all(math.isclose(as_number(label), value, rel_tol=1e-9) for value, label in numeric), (name, ticks)
+            labels = [label for _, label in ticks if label]
+            assert len(labels) == len(set(labels)), (name, labels)
+
+
+def test_the_claims_are_drawn_on_the_plots_they_concern(synthetic):
+    from harvester.report import compute_stats, draw_lengths, draw_release_groups_by_type, draw_releases_per_year
+
+    db, _ = synthetic
+    stats = compute_stats(db)
+
+    def vertical_lines(figure) -> set[float]:
+        return {line.get_xdata()[0] for line in figure.axes[0].lines
+                if len(set(line.get_xdata())) == 1 and line.get_linestyle() == "--"}
+    assert vertical_lines(draw_lengths(stats)) == {2, 3, 4}
+    assert vertical_lines(draw_releases_per_year(stats)) == {2023}
+    assert vertical_lines(draw_release_groups_by_type(stats)) == {2023}
+    legend = [text.get_text() for text in draw_lengths(stats).axes[0].get_legend().get_texts()]
+    assert any("2, 3 and 4 minutes" in text for text in legend)
+
+
+def test_the_report_lists_every_year(synthetic, tmp_path):
+    db, corpus = synthetic
+    truth = expected(corpus)
+    write_report(db, tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    years = re.findall(r"^\| (\d{4}|unknown) \| ([\d,]+) \|$", markdown, re.M)
+    assert {year: int(n.replace(",", "")) for year, n in years} == truth["releases_per_year"]
+    assert min(truth["releases_per_year"]) < "2010"  # the years a cut at 2010 used to hide

@@ -4,9 +4,10 @@ import sqlite3
 
 import pytest
 
-from harvester.errors import DatabaseError
+from harvester.errors import DatabaseError, UsageError
 from harvester.normalize import normalize_entity, normalize_isrc_lookup, normalize_page
 from harvester.store import ensure_db_shape, open_db, save, save_redirect, table_counts
+from harvester.views import SUMMARY_TABLES
 from tests.conftest import load_ws2, ws2_index
 from tests.test_normalize import EDITED_NULL_COPIES, normalize_body
 
@@ -68,7 +69,7 @@ def test_table_set_is_exactly_the_schema(db):
     base = {name for name in db.table_names() if "_fts" not in name}
     assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "harvest_bookmark",
                                             "dump_import", "bulk_load", "dump_sync", "dump_sync_file",
-                                            "_sqlite_migrations"}
+                                            "_sqlite_migrations", *SUMMARY_TABLES}
     assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
 
 
@@ -214,8 +215,9 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database\n" * 100)
     before = path.read_bytes()
-    with pytest.raises(DatabaseError, match="is not an SQLite database"):
+    with pytest.raises(UsageError, match="is not an SQLite database") as refused:
         open_db(path)
+    assert refused.value.exit_code == 2
     assert path.read_bytes() == before
 
 

@@ -13,11 +13,15 @@ stay published. There are no tombstones: `evolve` makes the next dump's
 corpus with entities deleted, merged away, changed and added, and they
 simply stop appearing.
 
-The server honours `Range` (206, or 416 past the end) unless told to ignore
-it, can send slowly (so a test can kill a client mid-file), and logs every
-request with the `Range` header it carried. Run it in-process
-(`with DumpServer(tree) as server: server.url`) or as its own process:
-`python -m harvester.emulator.dumptree` (the URL is the first stdout line).
+`answer` serves the tree (HTTP `Range` honoured: 206, or 416 past the
+end); `DumpTree.app` is the same as an application the WS/2 emulator can
+mount beside /ws/2/ (`Emulator(corpus, apps={ROOT + "/": tree.app})`).
+`DumpServer` is a server of its own for download tests: it can ignore
+`Range`, send slowly (so a test can kill a client mid-file), drop a
+connection mid-body, and logs every request with the `Range` header it
+carried and the body bytes it wrote. Run it in-process (`with
+DumpServer(tree) as server: server.url`) or as its own process: `python -m
+harvester.emulator.dumptree` (the URL is the first stdout line).
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from harvester.emulator.corpus import Corpus, Doc, Renderer
+from harvester.emulator.corpus import Corpus, Doc, credited_artists, medium_tracks, ref
+from harvester.emulator.exchange import Headers, Reply, Request
 from harvester.emulator.generate import generate_corpus
+from harvester.emulator.render import Renderer
 
 ROOT = "/pub/musicbrainz/data/json-dumps"
 # The entity types an emulator corpus holds, in the order the server lists them.
@@ -56,6 +63,7 @@ SCHEMA_SEQUENCE = b"30\n"
 JSON_DUMPS_SCHEMA_NUMBER = b"1\n"
 SEND_CHUNK = 16 << 10
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+SERVER = "nginx"
 
 
 def dump_name_of(timestamp: str) -> str:
@@ -150,9 +158,18 @@ class Changes:
             getattr(self, kind).setdefault(entity, []).append(entity_id)
 
 
+def _tracks(corpus: Corpus) -> Iterator[tuple[str, Doc]]:
+    for release_id, release in corpus.releases.items():
+        for medium in release.get("media") or ():
+            for track in medium_tracks(medium):
+                yield release_id, track
+
+
 def _credits(corpus: Corpus) -> list[list[Doc]]:
-    return [doc["artist-credit"] for table in (corpus.recordings, corpus.release_groups, corpus.releases)
-            for doc in table.values()]
+    """Every artist credit (of recordings, release groups, releases and tracks), to read or rewrite in place."""
+    docs = [doc for table in (corpus.recordings, corpus.release_groups, corpus.releases) for doc in table.values()]
+    docs += [track for _, track in _tracks(corpus)]
+    return [doc["artist-credit"] for doc in docs if isinstance(doc.get("artist-credit"), list)]
 
 
 def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
@@ -168,23 +185,19 @@ def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
     rng = random.Random(seed)
     new = Corpus(artists=copy.deepcopy(corpus.artists), labels=copy.deepcopy(corpus.labels),
                  release_groups=copy.deepcopy(corpus.release_groups), releases=copy.deepcopy(corpus.releases),
-                 recordings=copy.deepcopy(corpus.recordings), redirects=copy.deepcopy(corpus.redirects))
+                 recordings=copy.deepcopy(corpus.recordings), redirects=copy.deepcopy(corpus.redirects),
+                 whole=set(corpus.whole))
     changes = Changes()
     touched: set[str] = set()
 
-    def pick(ids, avoid=()) -> str:
-        choices = sorted(set(ids) - touched - set(avoid))
+    def pick(ids) -> str:
+        choices = sorted(set(ids) - touched)
         chosen = rng.choice(choices)
         touched.add(chosen)
         return chosen
 
-    def recordings_on_releases() -> dict[str, list[str]]:
-        on: dict[str, list[str]] = {}
-        for release_id, release in new.releases.items():
-            for medium in release["media"]:
-                for track in medium["tracks"]:
-                    on.setdefault(track["recording"], []).append(release_id)
-        return on
+    def recordings_on_releases() -> set[str]:
+        return {ref(track.get("recording")) for _, track in _tracks(new)} - {None}
 
     # deletions
     standalone = [rid for rid in new.recordings if rid not in recordings_on_releases()]
@@ -198,9 +211,10 @@ def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
     label_id = pick(new.labels)
     del new.labels[label_id]
     for release in new.releases.values():
-        release["label-info"] = [info for info in release["label-info"] if info["label"] != label_id]
+        release["label-info"] = [info for info in release.get("label-info") or ()
+                                 if ref(info.get("label")) != label_id]
     changes.note("deleted", "label", label_id)
-    credited = {part["artist"] for credit in _credits(new) for part in credit}
+    credited = {artist for credit in _credits(new) for artist in credited_artists(credit)}
     uncredited = set(new.artists) - credited
     if uncredited:
         artist_id = pick(uncredited)
@@ -211,16 +225,16 @@ def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
     old, survivor = pick(credited), pick(credited)
     for credit in _credits(new):
         for part in credit:
-            if part["artist"] == old:
+            if ref(part.get("artist")) == old:
                 part["artist"] = survivor
     del new.artists[old]
     new.redirects["artist"][old] = survivor
     changes.note("merged", "artist", old, survivor)
 
-    grouped = {release["release-group"] for release in new.releases.values() if release.get("release-group")}
+    grouped = {ref(release.get("release-group")) for release in new.releases.values()} - {None}
     old, survivor = pick(grouped), pick(grouped)
     for release in new.releases.values():
-        if release.get("release-group") == old:
+        if ref(release.get("release-group")) == old:
             release["release-group"] = survivor
     del new.release_groups[old]
     new.redirects["release-group"][old] = survivor
@@ -228,13 +242,11 @@ def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
 
     on_releases = recordings_on_releases()
     old, survivor = pick(on_releases), pick(on_releases)
-    for release in new.releases.values():
-        for medium in release["media"]:
-            for track in medium["tracks"]:
-                if track["recording"] == old:
-                    track["recording"] = survivor
+    for _, track in _tracks(new):
+        if ref(track.get("recording")) == old:
+            track["recording"] = survivor
     kept = new.recordings[survivor]
-    kept["isrcs"] = sorted(set(kept.get("isrcs", ())) | set(new.recordings[old].get("isrcs", ())))
+    kept["isrcs"] = sorted(set(kept.get("isrcs") or ()) | set(new.recordings[old].get("isrcs") or ()))
     del new.recordings[old]
     new.redirects["recording"][old] = survivor
     changes.note("merged", "recording", old, survivor)
@@ -246,7 +258,7 @@ def evolve(corpus: Corpus, seed: int = 1) -> tuple[Corpus, Changes]:
     recording_id = pick(recordings_on_releases())
     recording = new.recordings[recording_id]
     recording["length"] = (recording.get("length") or 200_000) + 1_000
-    recording["isrcs"] = sorted(set(recording.get("isrcs", ())) | {"GBZZZ2600001"})
+    recording["isrcs"] = sorted(set(recording.get("isrcs") or ()) | {"GBZZZ2600001"})
     changes.note("changed", "recording", recording_id)
     artist_id = pick(set(new.artists) & credited)
     new.artists[artist_id]["name"] += " (renamed)"
@@ -306,6 +318,10 @@ class DumpTree:
             self.files["LATEST"] = f"{self.names[-1]}\n".encode()
             self.files[f"latest-is-{self.names[-1]}"] = b""
 
+    def app(self, request: Request) -> Reply:
+        """The tree as an application the WS/2 emulator can mount (see `answer`)."""
+        return answer(self, request)
+
     def corrupt(self, name: str, file: str) -> None:
         with self.lock:
             data = bytearray(self.files[f"{name}/{file}"])
@@ -329,8 +345,47 @@ class DumpTree:
 # ---- the HTTP side ------------------------------------------------------------------
 
 
+def _listing_page(folder: str, names: list[str]) -> bytes:
+    links = "".join(f'<a href="{name}">{name}</a>\n' for name in names)
+    return (f"<html><head><title>Index of {ROOT}/{folder}</title></head><body><h1>Index of {ROOT}/{folder}</h1>"
+            f"<hr><pre><a href=\"../\">../</a>\n{links}</pre><hr></body></html>").encode()
+
+
+def _plain(status: int, text: str, headers: Headers = ()) -> Reply:
+    return Reply(status, text.encode(), "text/plain", headers, SERVER)
+
+
+def answer(tree: DumpTree, request: Request, *, ignore_range: bool = False) -> Reply:
+    """A GET or HEAD of the tree: a file (a `Range: bytes=N-` or `N-M` gives 206, or 416 past the end,
+    unless ignore_range), a folder listing, or 404. The WS/2 emulator can mount it:
+    `Emulator(corpus, apps={ROOT + "/": tree.app})`."""
+    path = unquote(request.path)
+    if not (path == ROOT or path.startswith(ROOT + "/")):
+        return _plain(404, "Not Found")
+    relative = path[len(ROOT):].strip("/")
+    data = tree.get(relative)
+    if data is None:
+        names = tree.listing(relative)
+        if names is None:
+            return _plain(404, "Not Found")
+        return Reply(200, _listing_page(relative, names), "text/html", (), SERVER)
+    kind = "application/x-xz" if relative.endswith(".xz") else "text/plain"
+    wanted = RANGE_RE.match(request.headers.get("Range") or "")
+    if wanted is None or ignore_range:
+        return Reply(200, data, kind, (("Accept-Ranges", "bytes"),), SERVER)
+    start = int(wanted.group(1))
+    end = min(int(wanted.group(2)), len(data) - 1) if wanted.group(2) else len(data) - 1
+    if start >= len(data) or end < start:
+        return Reply(416, b"", kind, (("Content-Range", f"bytes */{len(data)}"),), SERVER)
+    return Reply(206, data[start:end + 1], kind,
+                 (("Accept-Ranges", "bytes"), ("Content-Range", f"bytes {start}-{end}/{len(data)}")), SERVER)
+
+
 class DumpServer:
-    """Serves a DumpTree at `<url>` (= http://host:port/pub/musicbrainz/data/json-dumps).
+    """Serves a DumpTree at `<url>` (= http://host:port/pub/musicbrainz/data/json-dumps)
+    with what a test of downloads needs beyond `answer`: bodies sent at a set
+    pace, connections dropped mid-body, and a log of each request's Range
+    header and of the body bytes written.
 
     rate_bytes: bytes per second per response (None = as fast as possible);
     ignore_range: answer 200 with the whole file whatever Range says (some
@@ -388,6 +443,14 @@ class DumpServer:
         finally:
             self.server.server_close()
 
+    def reply(self, number: int, request: Request) -> Reply:
+        fault = self.faults.get(number, "")
+        if fault.startswith("503"):
+            return _plain(503, "Service Temporarily Unavailable", (("Retry-After", fault.partition(":")[2] or "1"),))
+        if fault == "500":
+            return _plain(500, "Internal Server Error")
+        return answer(self.tree, request, ignore_range=self.ignore_range)
+
     def _enter(self, entry: dict[str, Any]) -> None:
         with self.lock:
             entry["n"] = len(self.log) + 1
@@ -400,16 +463,9 @@ class DumpServer:
             self.active -= 1
 
 
-def _listing_page(folder: str, names: list[str]) -> bytes:
-    links = "".join(f'<a href="{name}">{name}</a>\n' for name in names)
-    return (f"<html><head><title>Index of {ROOT}/{folder}</title></head><body><h1>Index of {ROOT}/{folder}</h1>"
-            f"<hr><pre><a href=\"../\">../</a>\n{links}</pre><hr></body></html>").encode()
-
-
 def _handler(server: DumpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "mbharvest-dump-emulator"
 
         def setup(self) -> None:
             super().setup()
@@ -418,69 +474,49 @@ def _handler(server: DumpServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             pass
 
+        def version_string(self) -> str:
+            return SERVER
+
         def do_HEAD(self) -> None:  # noqa: N802 - the stdlib's name
-            self.answer(body_wanted=False)
+            self.handle_request()
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            self.answer(body_wanted=True)
+            self.handle_request()
 
-        def answer(self, body_wanted: bool) -> None:
-            path = self.path.split("?", 1)[0]
-            relative = path[len(ROOT):].strip("/") if path.startswith(ROOT) else None
-            entry = {"method": self.command, "path": relative if relative is not None else path,
+        def handle_request(self) -> None:
+            split = urlsplit(self.path)
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            request = Request(self.command, split.path, parse_qs(split.query, keep_blank_values=True), split.query,
+                              self.headers, f"http://{host}")
+            path = unquote(split.path)
+            entry = {"method": self.command, "path": path[len(ROOT):].strip("/") if path.startswith(ROOT) else path,
                      "range": self.headers.get("Range"), "user_agent": self.headers.get("User-Agent", ""),
                      "status": 0, "bytes": 0}
             server._enter(entry)
             try:
-                self.respond(entry, relative, body_wanted)
+                reply = server.reply(entry["n"], request)
+                entry["status"] = reply.status
+                self.send(entry, reply, drop=server.faults.get(entry["n"]) == "drop")
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
             finally:
                 server._leave()
 
-        def respond(self, entry: dict[str, Any], relative: str | None, body_wanted: bool) -> None:
-            fault = server.faults.get(entry["n"], "")
-            if fault.startswith("503"):
-                retry_after = fault.partition(":")[2] or "1"
-                return self.send(entry, 503, b"Service Temporarily Unavailable", "text/plain",
-                                 (("Retry-After", retry_after),), body_wanted)
-            if fault == "500":
-                return self.send(entry, 500, b"Internal Server Error", "text/plain", (), body_wanted)
-            data = None if relative is None else server.tree.get(relative)
-            if data is None:
-                names = None if relative is None else server.tree.listing(relative)
-                if names is None:
-                    return self.send(entry, 404, b"Not Found", "text/plain", (), body_wanted)
-                return self.send(entry, 200, _listing_page(relative, names), "text/html", (), body_wanted)
-            kind = "application/x-xz" if relative.endswith(".xz") else "text/plain"
-            headers: tuple[tuple[str, str], ...] = (("Accept-Ranges", "bytes"),)
-            wanted = RANGE_RE.match(entry["range"] or "")
-            if wanted and not server.ignore_range:
-                start = int(wanted.group(1))
-                end = min(int(wanted.group(2)), len(data) - 1) if wanted.group(2) else len(data) - 1
-                if start >= len(data) or end < start:
-                    return self.send(entry, 416, b"", kind, (("Content-Range", f"bytes */{len(data)}"),), body_wanted)
-                headers += (("Content-Range", f"bytes {start}-{end}/{len(data)}"),)
-                return self.send(entry, 206, data[start:end + 1], kind, headers, body_wanted, drop=fault == "drop")
-            return self.send(entry, 200, data, kind, headers, body_wanted, drop=fault == "drop")
-
-        def send(self, entry: dict[str, Any], status: int, body: bytes, kind: str,
-                 headers: tuple[tuple[str, str], ...], body_wanted: bool, drop: bool = False) -> None:
-            entry["status"] = status
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers:
+        def send(self, entry: dict[str, Any], reply: Reply, drop: bool) -> None:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers:
                 self.send_header(name, value)
             if drop:
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            if not body_wanted:
+            if self.command == "HEAD":
                 return
-            to_send = body[: len(body) // 2] if drop else body
-            for start in range(0, len(to_send), SEND_CHUNK):
-                chunk = to_send[start:start + SEND_CHUNK]
+            body = reply.body[: len(reply.body) // 2] if drop else reply.body
+            for start in range(0, len(body), SEND_CHUNK):
+                chunk = body[start:start + SEND_CHUNK]
                 self.wfile.write(chunk)
                 self.wfile.flush()
                 with server.lock:

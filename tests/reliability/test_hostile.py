@@ -92,12 +92,12 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(corpus, tmp_path, t
             result = invoke("harvest", "recording", next(iter(corpus.recordings)), "--server", emu.url,
                             "--rate", "0", "--db", str(path), "--contact", CONTACT)
             sent = len(emu.requests)
-        if not (result.exit_code == 1 and one_clean_line(result.output) and "not an SQLite database" in result.output
+        if not (result.exit_code == 2 and one_clean_line(result.output) and "not an SQLite database" in result.output
                 and path.read_bytes() == data and sent == 0):
             failures.append((name, result.exit_code, result.output, sent))
         for command in (["stats"], ["runs"]):
             other = invoke(*command, "--db", str(path))
-            if other.exit_code != 1 or not one_clean_line(other.output):
+            if other.exit_code != 2 or not one_clean_line(other.output):
                 failures.append((name, command, other.exit_code, other.output))
     tally.record("hostile input: a database file that is not SQLite", runs=9, failures=len(failures))
     assert not failures, failures
