@@ -28,7 +28,7 @@ from harvester.client import RetryPolicy
 from harvester.dumps import ImportOptions
 from harvester.dumpsync import DownloadProgress, DumpFetcher, format_download, parse_sums, run_sync
 from harvester.emulator import Emulator
-from harvester.emulator.dumptree import DumpServer, DumpTree, build_folder, evolve, standalone_recordings
+from harvester.emulator.dumptree import ROOT, DumpServer, DumpTree, build_folder, evolve, standalone_recordings
 from harvester.errors import ConfigError, UsageError
 from harvester.ledger import run_lock
 from harvester.normalize import ENTITY_TYPES
@@ -206,6 +206,17 @@ def test_the_emulator_publishes_the_tree_the_notes_describe(server, builds, corp
     assert get(f"latest-is-{SECOND_NAME}").status_code == 404
 
 
+def test_the_tree_mounts_on_the_ws2_emulator_beside_ws2(server, corpus):
+    with Emulator(corpus, apps={ROOT + "/": server.tree.app}) as emu:
+        latest = requests.get(f"{emu.url}{ROOT}/LATEST", timeout=10)
+        archive = server.tree.get(f"{FIRST_NAME}/label.tar.xz")
+        part = requests.get(f"{emu.url}{ROOT}/{FIRST_NAME}/label.tar.xz", headers={"Range": "bytes=100-"}, timeout=10)
+        lookup = requests.get(f"{emu.url}/ws/2/artist/{next(iter(corpus.artists))}?fmt=json", timeout=10)
+    assert latest.text == f"{FIRST_NAME}\n"
+    assert part.status_code == 206 and part.content == archive[100:]
+    assert lookup.status_code == 200
+
+
 def parse_sums_md5(text: str) -> dict[str, str]:
     return {line.split(" *")[1]: line.split(" *")[0] for line in text.splitlines()}
 
@@ -270,6 +281,17 @@ def test_two_dumps_in_sequence_leave_the_truth_of_the_second(tmp_path, server, b
     # --keep 1 (the default): only the newest dump stays on disk
     assert sorted(p.name for p in (tmp_path / "dumps").iterdir()) == [SECOND_NAME]
     assert sorted(p.name for p in (tmp_path / "dumps" / SECOND_NAME).iterdir()) == sorted(ARCHIVES + ("SHA256SUMS",))
+
+
+def test_a_bag_of_the_synced_database_cites_each_archive_url_and_sha256(tmp_path, server, builds):
+    assert sync(tmp_path, server).exit_code == 0
+    bag = CliRunner().invoke(cli, ["export", "bagit", "--out", str(tmp_path / "bag"), "--db", str(tmp_path / "mb.db")])
+    assert bag.exit_code == 0, bag.output
+    info = (tmp_path / "bag" / "bag-info.txt").read_text(encoding="utf-8")
+    sums = parse_sums(builds["first"]["SHA256SUMS"].decode(), "SHA256SUMS")
+    for name in ARCHIVES:
+        assert f"Dump-URL: {server.url}/{FIRST_NAME}/{name} sha256:{sums[name]}" in info, name
+    assert "Dump-Timestamp: 2025-11-22T00:00:52Z" in info
 
 
 def test_an_entity_back_in_a_later_dump_is_live_again(tmp_path, server, builds):
