@@ -38,8 +38,8 @@ import sqlite_utils
 import tenacity
 
 from harvester import ledger
-from harvester.client import (RETRY_STATUSES, RetryPolicy, TransientFailure, check_contact, parse_retry_after,
-                              server_host, user_agent)
+from harvester.client import (RETRY_STATUSES, RetryPolicy, TransientFailure, check_contact,
+                              describe_network_failure, parse_retry_after, server_host, user_agent)
 from harvester.dumps import DumpResult, ImportOptions, Progress, format_progress, import_dumps
 from harvester.errors import DatabaseError, HarvesterError, RequestFailed
 from harvester.normalize import ENTITY_TYPES, TABLE_OF
@@ -293,14 +293,15 @@ class DumpFetcher:
         return True
 
     def _get(self, url: str, headers: dict[str, str]) -> requests.Response:
-        """One request, streamed; 200, 206 and 416 are answers, 5xx and 429 transient."""
-        self.requests_made += 1
+        """One request, streamed; 200, 206 and 416 are answers, 5xx and 429 transient.
+        Counted when it reached the server (as the WS/2 client counts)."""
         try:
             response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise TransientFailure(f"timed out ({type(exc).__name__})") from None
-        except requests.ConnectionError as exc:
-            raise TransientFailure(f"connection failed ({type(exc).__name__})") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            failure = describe_network_failure(exc, url, self.timeout)
+            self.requests_made += int(failure.sent)
+            raise failure from None
+        self.requests_made += 1
         status = response.status_code
         log.info("GET %s%s -> %d", url, f" ({headers['Range']})" if "Range" in headers else "", status)
         if status in (200, 206, 416):
@@ -324,11 +325,15 @@ class DumpFetcher:
                 streak.update(first=state.attempt_number, received=self.bytes_received)
             return state.attempt_number - streak["first"] + 1 >= self.retry.attempts
 
+        def announce(state: tenacity.RetryCallState) -> None:
+            """One warning per retry (on a terminal or with -v, in the log file; not in cron's mail)."""
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("%s: %s [retry in %.1f s]", url, getattr(state.outcome.exception(), "reason", ""), wait,
+                        extra={"retry": True})
+
         retrying = tenacity.Retrying(stop=stop, wait=self.retry.wait(self.rng),
                                      retry=tenacity.retry_if_exception_type(TransientFailure), sleep=self.sleep,
-                                     before_sleep=lambda state: log.info(
-                                         "%s: %s; retrying", url, state.outcome.exception()),
-                                     reraise=False)
+                                     before_sleep=announce, reraise=False)
         try:
             return retrying(attempt)
         except tenacity.RetryError as exhausted:
