@@ -29,7 +29,7 @@ from harvester.dumps import ImportOptions
 from harvester.dumpsync import DownloadProgress, DumpFetcher, format_download, parse_sums, run_sync
 from harvester.emulator import Emulator
 from harvester.emulator.dumptree import ROOT, DumpServer, DumpTree, build_folder, evolve, standalone_recordings
-from harvester.errors import ConfigError, UsageError
+from harvester.errors import ConfigError, RequestFailed, UsageError
 from harvester.ledger import run_lock
 from harvester.normalize import ENTITY_TYPES
 from harvester.refresh import stale_plans
@@ -428,6 +428,18 @@ def test_drops_and_503s_are_retried_politely_one_connection_at_a_time(tmp_path, 
     assert hashlib.sha256((tmp_path / "dumps" / FIRST_NAME / "release.tar.xz").read_bytes()).hexdigest() == \
         hashlib.sha256(release).hexdigest()
     assert outcome.requests == len(log)
+
+
+def test_an_unreachable_dump_server_fails_after_backing_off_and_counts_no_request(tmp_path):
+    closed = DumpServer(DumpTree())
+    url = closed.url
+    closed.server.server_close()  # the port is free again: connections are refused
+    fake = FakeTime()
+    fetcher = DumpFetcher(url, CONTACT, clock=fake.clock, sleep=fake.sleep,
+                          retry=RetryPolicy(attempts=4, backoff_base=1.0, jitter=0.0))
+    with pytest.raises(RequestFailed, match="connection refused"):
+        fetcher.latest()
+    assert fake.sleeps == [1.0, 2.0, 4.0] and fetcher.requests_made == 0
 
 
 def test_a_server_ignoring_range_is_downloaded_again_from_the_start(tmp_path, server, builds):
