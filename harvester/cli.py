@@ -21,7 +21,7 @@ from harvester.client import WS2Client
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
-from harvester.errors import HarvesterError
+from harvester.errors import HarvesterError, as_interrupted
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
@@ -37,6 +37,7 @@ from harvester.progress import ProgressLine, format_duration
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
+from harvester.signals import stop_on_signals
 from harvester.stats import compute_stats, format_table, stats_json
 from harvester.store import open_db, pending_migrations, reading, utc_now
 
@@ -129,15 +130,18 @@ def with_settings(fn):
         verbose = merged.pop("verbose", 0) or 0
         log_file = merged.pop("log_file", None)
         try:
-            _configure_logging(verbose, log_file)
-            settings = resolve_settings(merged)
-            return fn(settings, verbose=verbose, **kwargs)
+            with stop_on_signals():
+                _configure_logging(verbose, log_file)
+                settings = resolve_settings(merged)
+                return fn(settings, verbose=verbose, **kwargs)
         except HarvesterError as exc:
             logging.getLogger("harvester").info("error: %s", exc)
             raise CliError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise CliError("interrupted: everything committed so far is kept; run the same command again "
-                           "to continue", 1) from None
+        except KeyboardInterrupt as exc:
+            stop = as_interrupted(exc)
+            logging.getLogger("harvester").info("interrupted by %s", stop.signal_name)
+            raise CliError(f"interrupted by {stop.signal_name}: everything committed so far is kept; "
+                           "run the same command again to continue", stop.exit_code) from None
 
     return wrapper
 
@@ -157,7 +161,8 @@ def cli(ctx: click.Context, **setting_values):
     \b
     Setting options may be given before or after the subcommand.
     Exit codes: 0 finished (or stopped cleanly at a budget), 1 failed,
-    2 bad usage or input, 75 another run holds the database's lock.
+    2 bad usage or input, 75 another run holds the database's lock,
+    130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP (state saved; rerun continues).
     """
     ctx.ensure_object(dict)
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}
@@ -360,7 +365,7 @@ def runs(settings, verbose, as_json, limit):
     if not rows:
         click.echo("no runs yet")
     for row in rows:
-        click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':9} "
+        click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':11} "
                    f"{row['requests'] or 0:>7} req  {row['entities_written'] or 0:>9,} entities  {row['command']}"
                    + (f"  ({row['error']})" if row['error'] else ""))
 
@@ -527,11 +532,14 @@ def demo(out_dir):
     Needs no network and no contact; setting options do not apply to it.
     """
     try:
-        result = run_demo(out_dir, say=click.echo)
+        with stop_on_signals():
+            result = run_demo(out_dir, say=click.echo)
     except HarvesterError as exc:
         raise CliError(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise CliError("interrupted: run mbharvest demo again to start afresh", 1) from None
+    except KeyboardInterrupt as exc:
+        stop = as_interrupted(exc)
+        raise CliError(f"interrupted by {stop.signal_name}: run mbharvest demo again to start afresh",
+                       stop.exit_code) from None
     click.echo("")
     click.echo(format_table(result.stats))
     click.echo("")

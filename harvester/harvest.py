@@ -23,7 +23,7 @@ import sqlite_utils
 
 from harvester import ledger
 from harvester.client import WS2Client
-from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
+from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError, as_interrupted
 from harvester.normalize import (
     MBID_PATTERN,
     TABLE_OF,
@@ -293,29 +293,44 @@ class Harvester:
                 return
         self.outcome.done_keys.append(plan.seed)
 
-    def _save(self, normalized: Any) -> int:
-        """Save inside the caller's transaction, counting documents new, updated and unchanged."""
-        new, updated, unchanged = classify_documents(self.db, normalized.documents)
-        self.outcome.new += new
-        self.outcome.updated += updated
-        self.outcome.unchanged += unchanged
-        return save(self.db, normalized, source=self.source, fetched_at=self.now())
+    def _commit_page(self, plan: Plan, step: Step, run_id: int, normalized: Any, *,
+                     also: Callable[[], None] | None = None, **bookmark: Any) -> None:
+        """One transaction, data first: the page's rows (and `also`), its
+        bookmark, and the ledger row's counts including this page, so the
+        ledger holds what was sent and committed even if the process dies
+        next. The outcome counts the page once it is committed."""
+        outcome = self.outcome
+        with self.db.atomic():
+            new, updated, unchanged = classify_documents(self.db, normalized.documents)
+            written = save(self.db, normalized, source=self.source, fetched_at=self.now())
+            if also is not None:
+                also()
+            self._bookmark(plan, step, run_id, **bookmark)
+            counts = {"entities_written": outcome.entities_written + written, "new": outcome.new + new,
+                      "updated": outcome.updated + updated, "unchanged": outcome.unchanged + unchanged}
+            ledger.update_run(self.db, run_id, requests=self._requests(), **counts)
+        for name, value in counts.items():
+            setattr(outcome, name, value)
+        outcome.pages += 1
+        outcome.invalid_isrcs += len(normalized.invalid_isrcs)
+        self._progress()
 
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
         doc = self.client.lookup(step.entity, step.key, includes=step.includes)
         normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary)
         resolved = normalized.rows[TABLE_OF[step.entity]][0]["id"]
-        fetched_at = self.now()
-        with self.db.atomic():
-            written = self._save(normalized)
+
+        def mark_merged() -> None:
             redirect = redirect_row(step.entity, step.key, resolved)
             if redirect:  # merged upstream: the survivor is stored, the old id marked
+                fetched_at = self.now()
                 save_redirect(self.db, redirect, recorded_at=fetched_at)
                 self.db.execute(f"UPDATE [{TABLE_OF[step.entity]}] SET gone_at = ? WHERE id = ?",
                                 [fetched_at, step.key])
-            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
-        self._count_page(written, normalized.invalid_isrcs)
+
+        self._commit_page(plan, step, run_id, normalized, also=mark_merged,
+                          next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
         return resolved
 
     def _isrc(self, plan: Plan, step: Step, run_id: int) -> None:
@@ -325,10 +340,7 @@ class Harvester:
         except NotFound:
             doc = {"isrc": step.key, "recordings": []}  # no recording carries it (yet): not an error
         normalized = normalize_isrc_lookup(doc, supplementary=self.supplementary)
-        with self.db.atomic():
-            written = self._save(normalized)
-            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, status="ok")
-        self._count_page(written, normalized.invalid_isrcs)
+        self._commit_page(plan, step, run_id, normalized, next_offset=0, total=1, done=1, status="ok")
 
     def _pages(self, plan: Plan, step: Step, key: str, run_id: int, *, start: int) -> None:
         offset = start
@@ -346,12 +358,10 @@ class Harvester:
             if step.max_results is not None:
                 total = min(total, step.max_results)
             done = page.item_count == 0 or offset >= total
-            with self.db.atomic():
-                written = self._save(page.normalized)
-                self._bookmark(plan, step, run_id, next_offset=offset, total=total, done=int(done), status="ok")
             per_page = max(page.item_count, 1)
             self.pages_left[plan.key + step.name] = 0 if done else math.ceil((total - offset) / per_page)
-            self._count_page(written, page.normalized.invalid_isrcs)
+            self._commit_page(plan, step, run_id, page.normalized, next_offset=offset, total=total,
+                              done=int(done), status="ok")
             if done:
                 return
 
@@ -362,12 +372,7 @@ class Harvester:
             if step.kind == "lookup" and table:
                 self.db.execute(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", [self.now(), step.key])
             self._bookmark(plan, step, run_id, next_offset=0, total=0, done=1, status="gone")
-
-    def _count_page(self, written: int, invalid_isrcs: list) -> None:
-        self.outcome.pages += 1
-        self.outcome.entities_written += written
-        self.outcome.invalid_isrcs += len(invalid_isrcs)
-        self._progress()
+            ledger.update_run(self.db, run_id, requests=self._requests(), gone=len(self.outcome.gone_keys) + 1)
 
 
 def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *, command: str, args: Any,
@@ -376,18 +381,28 @@ def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *
                 on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
     """One ledgered run of plans. The caller holds the run lock.
 
-    A typed error that stops the run (the service unreachable after its
-    retries, the disk full) is recorded as `failed` and raised again; every
-    page committed before it stays, and rerunning continues from there."""
+    Each page updates the run's ledger row as it commits. An error that
+    stops the run (the service unreachable after its retries, the disk
+    full) is recorded as `failed`, Ctrl-C or a stop signal as `interrupted`,
+    and raised again; every page committed before it stays, and rerunning
+    continues from there."""
     run_id = ledger.start_run(db, command, args, now())
     harvester = Harvester(db, client, source=source, supplementary=supplementary, max_requests=max_requests,
                           max_runtime=max_runtime, now=now, on_progress=on_progress)
     try:
         outcome = harvester.run(plans, run_id)
-    except (HarvesterError, OSError, sqlite3.Error) as exc:
-        harvester.outcome.status = ledger.FAILED
+    except BaseException as exc:
+        # Ctrl-C or a stop signal (Interrupted), a typed error, or a bug: the
+        # run is closed with what it sent and committed, then the error goes on
+        if isinstance(exc, KeyboardInterrupt):
+            status, error = ledger.INTERRUPTED, (f"interrupted by {as_interrupted(exc).signal_name}; "
+                                                 "everything committed is kept")
+        else:
+            status = ledger.FAILED
+            error = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+        harvester.outcome.status = status
         with contextlib.suppress(sqlite3.Error):  # a full disk may refuse the ledger row too
-            harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
+            harvester.finish(run_id, status=status, error=error)
         raise
     if outcome.failed_keys and outcome.status == ledger.COMPLETE:
         outcome.status = ledger.FAILED

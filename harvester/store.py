@@ -284,14 +284,15 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     and full-text content are rebuilt)."""
     MIGRATIONS.apply(db)
     holders = {row[0] for row in db.execute("SELECT DISTINCT pid FROM bulk_load")}
-    if holders and not any(_process_alive(pid) for pid in holders):
+    if holders and not any(process_alive(pid) for pid in holders):
         with db.atomic():
             finish_bulk_load(db)
 
 
-def _process_alive(pid: int | None) -> bool:
-    """Whether another live process has this id (ours does not count: a load
-    it started either finished or was abandoned by an exception)."""
+def process_alive(pid: int | None) -> bool:
+    """Whether another live process has this id (ours does not count: what
+    it recorded under its id, a bulk load or a run, either finished or was
+    abandoned by an exception)."""
     if pid is None or pid == os.getpid():
         return False
     try:
