@@ -4,10 +4,15 @@ A command becomes plans (one per key), each a list of steps (lookups,
 browses, searches, ISRC lookups) that fetch every entity once: browses use
 limit=100 and the richest includes the server allows, and advance by the
 number of items actually returned (release pages with recordings are cut at
-500 tracks). Every page commits together with its bookmark, data first. A
-run's bookmarks are deleted in the transaction that marks the run complete,
-so rerunning a killed or budget-stopped command continues where it stopped,
-and rerunning a finished one harvests afresh.
+500 tracks). Every page commits together with its bookmark, data first.
+
+A command's keys are kept on record (`harvest_plan`) until every one is
+done, including keys an interrupted run never reached: refresh finishes
+them first, and rerunning the command continues. When a run completes,
+the bookmarks of its plans (and of every command whose keys are now all
+done) are deleted in the same transaction, unless a command still pending
+needs them; so rerunning a killed or budget-stopped command continues
+where it stopped, and rerunning a finished one harvests afresh.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import sqlite_utils
 
@@ -207,7 +212,7 @@ class Harvester:
         self.requests_at_start = client.requests_made
         self.outcome = Outcome()
         self.pages_left: dict[str, int] = {}
-        self.plan_keys: list[str] = []
+        self.plan_keys: dict[str, None] = {}  # the plans this run took up, in order (a set: keys can be 100,000s)
 
     # -- budgets and progress --
 
@@ -240,13 +245,19 @@ class Harvester:
 
     # -- running --
 
+    def record_plans(self, plans: Sequence[Plan], run_id: int) -> None:
+        """Keep a command's keys on record until each is done (see the module's docstring)."""
+        with self.db.atomic():
+            self.db.conn.executemany("INSERT OR IGNORE INTO harvest_plan (run_id, plan, position, done) "
+                                     "VALUES (?, ?, ?, 0)", [(run_id, plan.key, n) for n, plan in enumerate(plans)])
+
     def run(self, plans: Iterable[Plan], run_id: int) -> Outcome:
         """Run every plan (a lazy iterable is fine); returns the outcome, also on a budget stop."""
         try:
             for plan in plans:
                 if plan.key in self.plan_keys:
                     continue
-                self.plan_keys.append(plan.key)
+                self.plan_keys[plan.key] = None
                 self._run_plan(plan, run_id)
         except BudgetReached as stop:
             self.outcome.status = ledger.PARTIAL
@@ -259,13 +270,33 @@ class Harvester:
         outcome = self.outcome
         with self.db.atomic():
             if status == ledger.COMPLETE:
-                self.db.conn.executemany("DELETE FROM harvest_bookmark WHERE plan = ?",
-                                         [(key,) for key in self.plan_keys])
+                self._clear_done()
             ledger.update_run(self.db, run_id, status=status, finished_at=self.now(), requests=self._requests(),
                               entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
                               unchanged=outcome.unchanged, gone=len(outcome.gone_keys), error=error)
 
+    def _clear_done(self) -> None:
+        """In the transaction that records a complete run: forget the commands
+        whose keys are all done, then delete the bookmarks of this run's plans
+        and of those commands' plans, except where a command still pending
+        has the same plan (rerunning it must continue, not start over)."""
+        done_runs = [row[0] for row in self.db.execute(
+            "SELECT run_id FROM harvest_plan GROUP BY run_id HAVING min(done) = 1")]
+        cleared = set(self.plan_keys)
+        for run_id in done_runs:
+            cleared.update(row[0] for row in self.db.execute("SELECT plan FROM harvest_plan WHERE run_id = ?",
+                                                             [run_id]))
+        self.db.conn.executemany("DELETE FROM harvest_plan WHERE run_id = ?", [(run_id,) for run_id in done_runs])
+        pending = {row[0] for row in self.db.execute("SELECT DISTINCT plan FROM harvest_plan")}
+        self.db.conn.executemany("DELETE FROM harvest_bookmark WHERE plan = ?",
+                                 [(key,) for key in cleared - pending])
+
     def _run_plan(self, plan: Plan, run_id: int) -> None:
+        self._run_steps(plan, run_id)
+        with self.db.atomic():  # harvested, gone or refused by the server: nothing is left to do for this key
+            self.db.execute("UPDATE harvest_plan SET done = 1 WHERE plan = ?", [plan.key])
+
+    def _run_steps(self, plan: Plan, run_id: int) -> None:
         bookmarks = self._bookmarks(plan)
         key = plan.seed
         for step in plan.steps:
@@ -378,7 +409,7 @@ class Harvester:
 def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *, command: str, args: Any,
                 source: str, supplementary: bool = False, max_requests: int | None = None,
                 max_runtime: float | None = None, now: Callable[[], str] = utc_now,
-                on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
+                on_progress: Callable[[ProgressEvent], None] | None = None, record_plans: bool = False) -> Outcome:
     """One ledgered run of plans. The caller holds the run lock.
 
     Each page updates the run's ledger row as it commits. An error that
@@ -390,6 +421,9 @@ def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *
     harvester = Harvester(db, client, source=source, supplementary=supplementary, max_requests=max_requests,
                           max_runtime=max_runtime, now=now, on_progress=on_progress)
     try:
+        if record_plans:
+            plans = list(plans)
+            harvester.record_plans(plans, run_id)
         outcome = harvester.run(plans, run_id)
     except BaseException as exc:
         # Ctrl-C or a stop signal (Interrupted), a typed error, or a bug: the
@@ -415,7 +449,8 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
                           on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
     """Identify, lock the database, run and record. The client is made (and
     the contact and rate checked) before anything is opened or sent. `plans`
-    may be a function of the open database (refresh builds them from it)."""
+    is a command's keys (kept on record until each is done), or a function
+    of the open database (refresh builds its plans from it; they are not)."""
     client = client or WS2Client.from_settings(settings)
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
@@ -427,11 +462,11 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA mmap_size = 268435456")
         try:
-            if callable(plans):
-                plans = plans(db)
-            return run_harvest(db, client, plans, command=command, args=args, source=f"ws2:{settings.server}",
-                               supplementary=settings.include_supplementary, max_requests=settings.max_requests,
-                               max_runtime=settings.max_runtime, on_progress=on_progress)
+            keys_of_a_command = not callable(plans)
+            return run_harvest(db, client, plans if keys_of_a_command else plans(db), command=command, args=args,
+                               source=f"ws2:{settings.server}", supplementary=settings.include_supplementary,
+                               max_requests=settings.max_requests, max_runtime=settings.max_runtime,
+                               on_progress=on_progress, record_plans=keys_of_a_command)
         except sqlite3.Error as exc:  # disk full, read-only, I/O error: every page committed before is kept
             raise DatabaseError(describe_sqlite_error(settings.db, exc)) from None
         finally:

@@ -23,7 +23,14 @@ STALE_BATCH = 1000  # lookups per query: ~17 minutes of requests at 1 req/s
 
 
 def unfinished_plans(db: sqlite_utils.Database) -> list[Plan]:
-    keys = [row[0] for row in db.execute("SELECT DISTINCT plan FROM harvest_bookmark ORDER BY plan")]
+    """What earlier runs left to do: the keys of harvest commands not yet
+    done (also those an interrupted run never reached), oldest command
+    first, then plans with bookmarks that no command has on record (an
+    interrupted refresh's own, or a database from before 0009_harvest_plan)."""
+    keys = [row[0] for row in db.execute(
+        "SELECT plan FROM harvest_plan WHERE done = 0 GROUP BY plan ORDER BY min(run_id), min(position)")]
+    keys += [row[0] for row in db.execute(
+        "SELECT DISTINCT plan FROM harvest_bookmark WHERE plan NOT IN (SELECT plan FROM harvest_plan) ORDER BY plan")]
     return [plan_from_key(key) for key in keys]
 
 

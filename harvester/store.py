@@ -203,9 +203,27 @@ def _harvest_state(db: sqlite_utils.Database) -> None:
     db["harvest_bookmark"].create_index(["resolved_id"], if_not_exists=True)
 
 
+# The keys (plans) of each harvest command, kept until every one is done, so
+# that a run interrupted before reaching some keys leaves them on record:
+# refresh finishes them first, and rerunning the command continues.
+HARVEST_PLANS = {
+    "harvest_plan": {
+        "columns": {"run_id": int, "plan": str, "position": int, "done": int},
+        "pk": ("run_id", "plan"),
+    },
+}
+
+
+@MIGRATIONS(name="0009_harvest_plan")
+def _harvest_plan(db: sqlite_utils.Database) -> None:
+    for name, spec in HARVEST_PLANS.items():
+        db[name].create(spec["columns"], pk=spec["pk"], if_not_exists=True)
+    db["harvest_plan"].create_index(["plan"], if_not_exists=True)
+
+
 # Every table upsert_rows can write, with its key.
 PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
-    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE) for name, spec in tables.items()
+    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE, HARVEST_PLANS) for name, spec in tables.items()
 }
 
 

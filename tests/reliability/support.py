@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTACT = "tests@example.org"
 # ledger and resumption state differ between a killed-and-rerun run (harvest or import) and
 # an uninterrupted one by design; everything else must be equal
-STATE_TABLES = ("harvest_run", "harvest_bookmark", "dump_import", "_sqlite_migrations")
+STATE_TABLES = ("harvest_run", "harvest_bookmark", "harvest_plan", "dump_import", "_sqlite_migrations")
 VOLATILE_COLUMNS = ("fetched_at", "source")
 
 
