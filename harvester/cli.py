@@ -8,11 +8,13 @@ and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -21,7 +23,7 @@ from harvester.client import WS2Client
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
-from harvester.errors import HarvesterError, as_interrupted
+from harvester.errors import HarvesterError, UsageError, as_interrupted
 from harvester.export import Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
@@ -104,11 +106,44 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
     console.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(console)
     if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"--log-file {log_file}: cannot create it: a file is in the way of its folder") from None
+        except OSError as exc:
+            raise UsageError(f"--log-file {log_file}: cannot open it for writing ({exc.strerror})") from None
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         root.addHandler(handler)
+
+
+@contextlib.contextmanager
+def _cli_edge(verbose: int, rerun: str = "everything committed so far is kept; run the same command again "
+                                         "to continue") -> Iterator[None]:
+    """Where everything that stops a command becomes one line and an exit
+    code: typed library errors their own, Ctrl-C and stop signals 128 + the
+    signal's number, and anything unexpected (a bug) 1, with its traceback
+    under -vv and in the --log-file."""
+    log = logging.getLogger("harvester")
+    try:
+        with stop_on_signals():
+            yield
+    except HarvesterError as exc:
+        log.info("error: %s", exc)
+        raise CliError(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt as exc:
+        stop = as_interrupted(exc)
+        log.info("interrupted by %s", stop.signal_name)
+        raise CliError(f"interrupted by {stop.signal_name}: {rerun}", stop.exit_code) from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+        raise  # click's own, and a closed stdout (click exits quietly)
+    except Exception as exc:
+        if verbose >= 2:
+            raise
+        log.debug("internal error", exc_info=True)
+        raise CliError(f"internal error ({type(exc).__name__}: {exc}): a bug in mbharvest; please report it "
+                       "with the output of the same command run with -vv", 1) from None
 
 
 def with_settings(fn):
@@ -116,7 +151,7 @@ def with_settings(fn):
 
     Options given after the subcommand override those given before it; the
     result goes through resolve_settings (option > env > config > default).
-    Typed library errors leave as one-line messages with their exit codes."""
+    Whatever stops it leaves as one line with its exit code (_cli_edge)."""
 
     @setting_options
     @click.pass_context
@@ -129,19 +164,9 @@ def with_settings(fn):
                 merged[name] = value
         verbose = merged.pop("verbose", 0) or 0
         log_file = merged.pop("log_file", None)
-        try:
-            with stop_on_signals():
-                _configure_logging(verbose, log_file)
-                settings = resolve_settings(merged)
-                return fn(settings, verbose=verbose, **kwargs)
-        except HarvesterError as exc:
-            logging.getLogger("harvester").info("error: %s", exc)
-            raise CliError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt as exc:
-            stop = as_interrupted(exc)
-            logging.getLogger("harvester").info("interrupted by %s", stop.signal_name)
-            raise CliError(f"interrupted by {stop.signal_name}: everything committed so far is kept; "
-                           "run the same command again to continue", stop.exit_code) from None
+        with _cli_edge(verbose):
+            _configure_logging(verbose, log_file)
+            return fn(resolve_settings(merged), verbose=verbose, **kwargs)
 
     return wrapper
 
@@ -183,13 +208,16 @@ _KEY_HELP = {
 
 
 def _collect_keys(target: str, keys: tuple[str, ...], from_file) -> tuple[list[str], list[str]]:
-    raw = list(keys)
+    raw, unreadable = list(keys), []
     if from_file is not None:
-        raw += read_key_file(from_file)
-    if not raw:
+        name = getattr(from_file, "name", "-")
+        from_lines, unreadable = read_key_file(from_file, "standard input" if name in ("-", "<stdin>") else name)
+        raw += from_lines
+    if not raw and not unreadable:
         raise CliError(f"give at least one {_KEY_HELP[target][0].rstrip('.')}"
                        + (" or --from-file" if target == "isrc" else ""), 2)
     valid, problems = check_keys(target, raw)
+    problems = unreadable + problems
     for problem in problems:
         click.echo(f"skipped: {problem}", err=True)
     if not valid:
@@ -280,8 +308,9 @@ def plan():
     """
 
 
-_FROM_FILE = click.option("--from-file", type=click.File("r", encoding="utf-8"), default=None,
-                          help="Also read ISRCs from FILE (one per line, # comments), or - for standard input.")
+_FROM_FILE = click.option("--from-file", type=click.File("rb"), default=None,
+                          help="Also read ISRCs from FILE (UTF-8, one per line, # comments), or - for standard "
+                               "input.")
 
 
 def _key_command(group: click.Group, target: str, run: bool) -> None:
@@ -531,15 +560,8 @@ def demo(out_dir):
     recordings and ISRCs. Then prints the statistics and writes the report.
     Needs no network and no contact; setting options do not apply to it.
     """
-    try:
-        with stop_on_signals():
-            result = run_demo(out_dir, say=click.echo)
-    except HarvesterError as exc:
-        raise CliError(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt as exc:
-        stop = as_interrupted(exc)
-        raise CliError(f"interrupted by {stop.signal_name}: run mbharvest demo again to start afresh",
-                       stop.exit_code) from None
+    with _cli_edge(0, rerun="run mbharvest demo again to start afresh"):
+        result = run_demo(out_dir, say=click.echo)
     click.echo("")
     click.echo(format_table(result.stats))
     click.echo("")

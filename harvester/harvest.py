@@ -17,12 +17,14 @@ where it stopped, and rerunning a finished one harvests afresh.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import math
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 import sqlite_utils
 
@@ -127,37 +129,98 @@ def plan_from_key(plan_key: str) -> Plan:
     return plan_for(target, rest)
 
 
-def check_keys(target: str, raw_keys: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Split keys into valid (canonical form) and problems (one line each)."""
-    valid, problems = [], []
+@dataclass(frozen=True)
+class RawKey:
+    """A key as given, and where it came from for messages ("isrcs.txt line 4";
+    empty for a command-line argument)."""
+
+    text: str
+    origin: str = ""
+
+
+# A pasted MusicBrainz page address: https://musicbrainz.org/<entity>/<key>[/...][?...]
+# (any host: mirrors and beta.musicbrainz.org have the same paths).
+_PAGE_URL = re.compile(r"^https?://[^/\s]+/(?P<entity>[a-z-]+)/(?P<key>[^/?#\s]+)", re.IGNORECASE)
+
+
+def _from_page_url(target: str, text: str) -> tuple[str, str | None]:
+    """The key inside a pasted page address, or a problem when the address is
+    another entity's; other text is returned as it is."""
+    match = _PAGE_URL.match(text)
+    if not match or target == "search":
+        return text, None
+    entity = match["entity"].lower()
+    if entity != target:
+        hint = f"; use the `{entity}` command" if entity in TARGETS else ""
+        return text, f"{text!r} is the address of a MusicBrainz {entity} page, not of {_a(target)}{hint}"
+    return match["key"], None
+
+
+def _a(target: str) -> str:
+    return ("an " if target[0] in "aeiou" else "a ") + ("ISRC" if target == "isrc" else target)
+
+
+def check_keys(target: str, raw_keys: Iterable[str | RawKey]) -> tuple[list[str], list[str]]:
+    """Split keys into valid (canonical form) and problems (one line each,
+    naming the file and line a key came from). A pasted MusicBrainz page
+    address of the right kind (https://musicbrainz.org/artist/<mbid>) is
+    understood as its key."""
+    valid: dict[str, None] = {}  # in order, once each
+    problems = []
     for raw in raw_keys:
-        shown = raw if len(raw) <= 60 else raw[:57] + "..."
-        if target == "isrc":
-            code = normalize_isrc(raw)
+        raw = raw if isinstance(raw, RawKey) else RawKey(raw)
+        where = f"{raw.origin}: " if raw.origin else ""
+        text, problem = _from_page_url(target, raw.text.strip())
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        if problem:
+            problems.append(where + problem)
+        elif target == "isrc":
+            code = normalize_isrc(text)
             if code is None:
-                problems.append(f"invalid ISRC {shown!r}: expected CC-XXX-YY-NNNNN "
+                problems.append(f"{where}invalid ISRC {shown!r}: expected CC-XXX-YY-NNNNN "
                                 "(2 letters, 3 letters or digits, 7 digits)")
-            elif code not in valid:
-                valid.append(code)
+            else:
+                valid[code] = None
         elif target == "search":
-            if raw.strip():
-                valid.append(raw.strip())
+            if text:
+                valid[text] = None
             else:
-                problems.append("empty search query")
+                problems.append(f"{where}empty search query")
         else:
-            mbid = raw.strip().lower()
+            mbid = text.lower()
             if MBID_PATTERN.match(mbid):
-                if mbid not in valid:
-                    valid.append(mbid)
+                valid[mbid] = None
             else:
-                problems.append(f"invalid MBID {shown!r}: expected a UUID like "
+                problems.append(f"{where}invalid MBID {shown!r}: expected a UUID like "
                                 "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
-    return valid, problems
+    return list(valid), problems
 
 
-def read_key_file(lines: Iterable[str]) -> list[str]:
-    """Keys from a file, one per line; blank lines and #comments skipped."""
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+def read_key_file(fh: BinaryIO, name: str) -> tuple[list[RawKey], list[str]]:
+    """Keys from a file opened in binary mode, one per line, each with its
+    line number; blank lines and # comments skipped. Decoded line by line
+    as UTF-8, a byte-order mark at the start dropped, so a line in another
+    encoding is a problem naming its line, not a traceback. Binary data (a
+    NUL byte near the start, as git and grep judge) is one problem: it is
+    not a list of keys."""
+    data = fh.read()
+    if b"\0" in data[:BINARY_SNIFF]:
+        return [], [f"{name}: binary data, not a text file of keys"]
+    keys, problems = [], []
+    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
+        where = f"{name} line {number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{where}: not UTF-8 text ({raw.rstrip()[:40]!r}); save the file as UTF-8")
+            continue
+        text = line.split("#", 1)[0].strip()
+        if text:
+            keys.append(RawKey(text, where))
+    return keys, problems
+
+
+BINARY_SNIFF = 8192
 
 
 class BudgetReached(Exception):

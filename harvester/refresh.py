@@ -38,13 +38,17 @@ def watchlist_plans(settings: Settings) -> list[Plan]:
     """Plans for the [watch] section; a malformed key there is a usage error."""
     watch = settings.watch
     plans: list[Plan] = []
-    isrcs = list(watch.isrcs)
+    isrcs: list = list(watch.isrcs)
     for path in watch.isrc_files:
         try:
-            with open(path, encoding="utf-8") as fh:
-                isrcs += read_key_file(fh)
+            with open(path, "rb") as fh:
+                keys, problems = read_key_file(fh, path)
         except OSError as exc:
-            raise UsageError(f"watch.isrc_files: cannot read {path} ({exc.strerror})") from None
+            raise UsageError(f"{settings.config_path}: [watch] isrc_files: cannot read {path} "
+                             f"({exc.strerror})") from None
+        if problems:
+            raise UsageError(f"{settings.config_path}: [watch] isrc_files: {problems[0]}")
+        isrcs += keys
     for target, keys in (("artist", watch.artists), ("label", watch.labels),
                          ("release-group", watch.release_groups), ("release", watch.releases),
                          ("recording", watch.recordings), ("isrc", isrcs)):
