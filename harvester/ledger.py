@@ -84,11 +84,22 @@ def update_run(db: sqlite_utils.Database, run_id: int, **fields: Any) -> None:
 
 
 def list_runs(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
-    """The newest runs first. A row still `running` whose process is gone is
-    shown as the next run will close it: interrupted (this reads only)."""
+    """The newest runs first, `args` decoded. A row still `running` whose
+    process is gone is shown as the next run will close it: interrupted
+    (this reads only)."""
     sql = "SELECT * FROM harvest_run ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-    rows = [dict(row) for row in db.query(sql)]
+    rows = [{**row, "args": decode_args(row["args"])} for row in db.query(sql)]
     for row in rows:
         if row["status"] == RUNNING and not process_alive(row.get("pid")):
             row.update(status=INTERRUPTED, error=row["error"] or DIED)
     return rows
+
+
+def decode_args(stored: str | None) -> Any:
+    """A run's arguments as the JSON value they were stored as (so JSON
+    output nests them as an object, not as a string of JSON); text that is
+    not JSON (a hand-edited row) as it is."""
+    try:
+        return json.loads(stored) if stored is not None else None
+    except ValueError:
+        return stored

@@ -226,3 +226,15 @@ def test_a_write_command_upgrades_a_database_from_0_1_0_and_keeps_its_rows(tmp_p
         for table in tables:
             assert db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0] >= counts[table], table
         assert db.execute("SELECT count(*) FROM recording WHERE id = ?", [recording]).fetchone()[0] == 1
+
+
+def test_run_arguments_are_json_objects_in_json_output(tmp_path):
+    path = old_release_copy(tmp_path / "db")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    stored = [json.loads(args) for (args,) in conn.execute("SELECT args FROM harvest_run ORDER BY id")]
+    conn.close()
+    assert stored and all(isinstance(args, dict) for args in stored)
+    runs = json.loads(invoke("runs", "--json", "--db", str(path)).output)
+    assert [run["args"] for run in reversed(runs)] == stored
+    figures = json.loads(invoke("stats", "--json", "--db", str(path)).output)
+    assert [run["args"] for run in figures["origin"]["runs"]] == stored
