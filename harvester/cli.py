@@ -35,7 +35,7 @@ from harvester.harvest import (
 )
 from harvester.ledger import list_runs, run_lock
 from harvester.normalize import ENTITY_TYPES
-from harvester.progress import ProgressLine, format_duration
+from harvester.progress import ProgressLine, format_duration, plural
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
@@ -268,17 +268,19 @@ def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, qu
             click.echo(message, err=True)
     for failure in outcome.failed_keys:
         click.echo(f"failed: {failure}", err=True)
-    _summary(verbose, f"{name}: {outcome.status}, {outcome.requests} requests, {outcome.pages} pages, "
-                      f"{outcome.entities_written:,} entities written, {len(outcome.gone_keys)} gone"
-                      + (f", {outcome.invalid_isrcs} invalid ISRCs left out" if outcome.invalid_isrcs else "")
+    _summary(verbose, f"{name}: {outcome.status}, {plural(outcome.requests, 'request')}, "
+                      f"{plural(outcome.pages, 'page')}, {plural(outcome.entities_written, 'entity', 'entities')} "
+                      f"written, {len(outcome.gone_keys):,} gone"
+                      + (f", {plural(outcome.invalid_isrcs, 'invalid ISRC')} left out" if outcome.invalid_isrcs
+                         else "")
                       + (f" ({outcome.stop_reason}; run it again to continue)" if outcome.stop_reason else "")
                       + f" [run {outcome.run_id}]")
     if outcome.failed_keys:
-        raise CliError(f"{len(outcome.failed_keys)} key(s) failed", 1)
+        raise CliError(f"{plural(len(outcome.failed_keys), 'key')} failed", 1)
     if outcome.gone_keys and not outcome.done_keys and outcome.status == "complete" and not quiet_gone:
         raise CliError("nothing harvested: every key is gone", 1)
     if problems:
-        raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+        raise CliError(f"{plural(len(problems), 'malformed key')} skipped", 2)
 
 
 def _run(settings, target: str, plans: list, args: dict, problems: list[str], verbose: int) -> None:
@@ -294,12 +296,14 @@ def _show_plan(settings, plans: list) -> None:
     for item in estimates:
         step = item.step
         what = f"{step.kind} {step.entity}" + (f" by {step.linked}" if step.linked else "")
-        items = "" if item.items is None else f"{item.items:,} items, "
-        click.echo(f"{item.plan}  {what}: {items}{item.requests:,} requests")
+        items = "" if item.items is None else f"{plural(item.items, 'item')}, "
+        click.echo(f"{item.plan}  {what}: {items}{plural(item.requests, 'request')}")
     total = sum(item.requests for item in estimates)
     seconds = total / settings.rate if settings.rate else 0.0
-    click.echo(f"total: {total:,} requests, about {format_duration(seconds)} at {settings.rate:g} req/s "
-               f"(the estimate itself used {client.requests_made} requests)")
+    pace = (f"about {format_duration(seconds)} at {settings.rate:g} req/s" if settings.rate
+            else "no rate limit (--rate 0): as fast as the server answers")
+    click.echo(f"total: {plural(total, 'request')}, {pace} "
+               f"(the estimate itself used {plural(client.requests_made, 'request')})")
     if seconds > 86400:
         click.echo("This needs more than a day of requests: import the JSON dumps instead "
                    "(mbharvest import-dump; https://data.metabrainz.org/pub/musicbrainz/data/json-dumps/).")
@@ -349,7 +353,7 @@ def _key_command(group: click.Group, target: str, run: bool) -> None:
         else:
             _show_plan(settings, plans)
             if problems:
-                raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+                raise CliError(f"{plural(len(problems), 'malformed key')} skipped", 2)
 
     command = with_settings(HARVESTING)(command)
     if target == "isrc":
@@ -445,7 +449,7 @@ def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, l
         click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
     for path in removed:
         click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
-    _summary(verbose, f"{what}: {rows:,} rows in {tables} tables -> {out}")
+    _summary(verbose, f"{what}: {plural(rows, 'row')} in {plural(tables, 'table')} -> {out}")
 
 
 _OUT_DIR = click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",

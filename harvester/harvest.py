@@ -248,11 +248,18 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ProgressEvent:
+    """Where a run stands. Pages are known only for the steps begun, so while
+    keys remain unbegun (keys_started < keys_total, or keys_total is None
+    for a refresh, whose keys come as it goes) more pages are to come."""
+
     pages_done: int
     pages_known: int
     entities_written: int
     requests: int
     elapsed: float
+    keys_done: int = 0
+    keys_started: int = 0
+    keys_total: int | None = 0
 
 
 class Harvester:
@@ -276,6 +283,8 @@ class Harvester:
         self.outcome = Outcome()
         self.pages_left: dict[str, int] = {}
         self.plan_keys: dict[str, None] = {}  # the plans this run took up, in order (a set: keys can be 100,000s)
+        self.keys_done = 0
+        self.keys_total: int | None = None
 
     # -- budgets and progress --
 
@@ -294,7 +303,8 @@ class Harvester:
                 pages_done=self.outcome.pages,
                 pages_known=self.outcome.pages + sum(self.pages_left.values()),
                 entities_written=self.outcome.entities_written, requests=self._requests(),
-                elapsed=self.clock() - self.started))
+                elapsed=self.clock() - self.started, keys_done=self.keys_done, keys_started=len(self.plan_keys),
+                keys_total=self.keys_total))
 
     # -- bookmarks --
 
@@ -316,6 +326,7 @@ class Harvester:
 
     def run(self, plans: Iterable[Plan], run_id: int) -> Outcome:
         """Run every plan (a lazy iterable is fine); returns the outcome, also on a budget stop."""
+        self.keys_total = len(plans) if isinstance(plans, Sequence) else None
         try:
             for plan in plans:
                 if plan.key in self.plan_keys:
@@ -358,6 +369,8 @@ class Harvester:
         self._run_steps(plan, run_id)
         with self.db.atomic():  # harvested, gone or refused by the server: nothing is left to do for this key
             self.db.execute("UPDATE harvest_plan SET done = 1 WHERE plan = ?", [plan.key])
+        self.keys_done += 1
+        self._progress()
 
     def _run_steps(self, plan: Plan, run_id: int) -> None:
         bookmarks = self._bookmarks(plan)

@@ -50,7 +50,7 @@ def test_a_key_file_not_in_utf8_names_the_line_and_the_good_keys_are_harvested(t
     result = invoke("harvest", "isrc", "--from-file", str(path), "--db", str(tmp_path / "k.db"), *network(emulator))
     assert result.exit_code == 2
     assert errors(result) == [f"skipped: {path} line 2: not UTF-8 text (b'\\xe9t\\xe9'); save the file as UTF-8",
-                              "Error: 1 malformed key(s) skipped"]
+                              "Error: 1 malformed key skipped"]
     assert requested_isrcs(emulator) == [good, other]
 
 
