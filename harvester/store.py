@@ -503,6 +503,8 @@ def open_readonly(path: str | Path) -> sqlite_utils.Database:
     silently wrong. Close it when done (a WAL database's -wal and -shm go
     with the last connection)."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a database file (give --db a file name)")
     if not path.is_file():
         raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
     if path.stat().st_size == 0:
