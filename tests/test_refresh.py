@@ -120,14 +120,19 @@ def leftover_state(path):
     return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("harvest_bookmark", "harvest_plan")]
 
 
-def test_refresh_finishes_every_key_of_an_interrupted_harvest_also_those_never_reached(tmp_path):
-    """Issue 16, 1: `harvest artist <several>`, Ctrl-C, then refresh: the
-    database must equal an uninterrupted run's, keys never reached included."""
+def reference_harvest(tmp_path):
+    """Eight artists harvested without interruption into reference.db: the corpus, the keys, the requests."""
     corpus = generate_corpus(seed=5, artists=8)
     keys = sorted(corpus.artists)
     with Emulator(corpus) as emu:
         assert harvest_artists(emu, tmp_path / "reference.db", keys).exit_code == 0
-        floor = len(emu.requests)
+        return corpus, keys, len(emu.requests)
+
+
+def test_refresh_finishes_every_key_of_an_interrupted_harvest_also_those_never_reached(tmp_path):
+    """Issue 16, 1: `harvest artist <several>`, Ctrl-C, then refresh: the
+    database must equal an uninterrupted run's, keys never reached included."""
+    corpus, keys, floor = reference_harvest(tmp_path)
     with Emulator(corpus) as emu:
         env = {**os.environ, "MBHARVEST_CACHE_DIR": str(tmp_path / "cache"), "MBHARVEST_CONTACT": CONTACT}
         process = subprocess.Popen([sys.executable, "-m", "harvester", "harvest", "artist", *keys, "--server",
@@ -149,11 +154,7 @@ def test_refresh_finishes_every_key_of_an_interrupted_harvest_also_those_never_r
 
 
 def test_after_a_budget_stopped_refresh_the_original_command_continues(tmp_path):
-    corpus = generate_corpus(seed=5, artists=8)
-    keys = sorted(corpus.artists)
-    with Emulator(corpus) as emu:
-        assert harvest_artists(emu, tmp_path / "reference.db", keys).exit_code == 0
-        floor = len(emu.requests)
+    corpus, keys, floor = reference_harvest(tmp_path)
     with Emulator(corpus) as emu:
         first = harvest_artists(emu, tmp_path / "r.db", keys, "--max-requests", "5")
         assert first.exit_code == 0 and last_run(db_at(tmp_path))[0] == "partial"
