@@ -118,6 +118,11 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if verbose < 2 else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
+    # the final error is printed by click: on the console once, in the log file too;
+    # retry notices show on a terminal (or with -v), not in cron's mail
+    show_retries = verbose >= 1 or sys.stderr.isatty()
+    console.addFilter(lambda record: not getattr(record, "log_file_only", False)
+                      and (show_retries or not getattr(record, "retry", False)))
     root.addHandler(console)
     if log_file:
         try:
@@ -144,18 +149,18 @@ def _cli_edge(verbose: int, rerun: str = "everything committed so far is kept; r
         with stop_on_signals():
             yield
     except HarvesterError as exc:
-        log.info("error: %s", exc)
+        log.info("error: %s", exc, extra={"log_file_only": True})  # click prints it on the console
         raise CliError(str(exc), exc.exit_code) from None
     except KeyboardInterrupt as exc:
         stop = as_interrupted(exc)
-        log.info("interrupted by %s", stop.signal_name)
+        log.info("interrupted by %s", stop.signal_name, extra={"log_file_only": True})
         raise CliError(f"interrupted by {stop.signal_name}: {rerun}", stop.exit_code) from None
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
         raise  # click's own, and a closed stdout (click exits quietly)
     except Exception as exc:
         if verbose >= 2:
             raise
-        log.debug("internal error", exc_info=True)
+        log.error("internal error", exc_info=True, extra={"log_file_only": True})
         raise CliError(f"internal error ({type(exc).__name__}: {exc}): a bug in mbharvest; please report it "
                        "with the output of the same command run with -vv", 1) from None
 

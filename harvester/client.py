@@ -1,12 +1,17 @@
 """A thin, polite WS/2 JSON client: identified, rate-limited across processes, retrying.
 
 Every argument is checked against musicbrainzngs' vocabulary before a
-rate-limited request is spent on it. Every attempt (retries included) first
-waits its turn at the shared limiter and is counted in ``requests_made``.
-Transient failures (503/502/500/504, connection errors, timeouts, cut or
-invalid JSON, HTML where JSON was expected) are retried with exponential
-backoff and jitter, never sooner than the server's ``Retry-After``; 404 and
-400 are answers, not accidents, and are raised at once.
+rate-limited request is spent on it. Every attempt (retries and redirect
+hops included) first waits its turn at the shared limiter; ``requests_made``
+counts the requests that reached a server (an attempt whose connection was
+refused, whose host name did not resolve or whose TLS handshake failed sent
+nothing). Transient failures (503/502/500/504, connection errors, timeouts,
+cut or invalid JSON, HTML where JSON was expected) are retried with
+exponential backoff and jitter, never sooner than the server's
+``Retry-After``, each retry announced as a warning; 404 and 400 are answers,
+not accidents, and are raised at once. Redirects (a merged MBID answers 301)
+are never followed by the HTTP library: the client follows them itself,
+through the limiter, to the same host only, at most ``MAX_REDIRECTS`` hops.
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ from __future__ import annotations
 import logging
 import random
 import re
+import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import musicbrainzngs.musicbrainz as mbvocab
 import orjson
 import requests
 import tenacity
+import urllib3.exceptions
 
 from harvester import __version__
 from harvester.errors import BadRequest, NotFound, RequestFailed, ServiceUnavailable, UsageError
@@ -47,7 +54,10 @@ BROWSE_LINKS: dict[str, tuple[str, ...]] = {
 }
 MAX_LIMIT = 100
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
 DEFAULT_ATTEMPTS = 6
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 # ---- checks made before any request ------------------------------------------
@@ -148,13 +158,25 @@ def check_search(entity: str, query: str) -> None:
 
 
 class TransientFailure(Exception):
-    """One attempt failed in a way another attempt may not (retried, never escapes the client)."""
+    """One attempt failed in a way another attempt may not (retried, never escapes the client).
 
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None):
+    ``sent`` says whether the request reached a server (it is then counted)."""
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None, *,
+                 sent: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+        self.sent = sent
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A 3xx answer: where it points (absolute) and its status."""
+
+    location: str
+    status: int
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -186,17 +208,93 @@ def parse_body(response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def server_error_message(response: requests.Response) -> str:
+def server_error_message(response: requests.Response) -> str | None:
+    """What the body of an error answer says (its JSON "error", or its text), or None when it is empty."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:200] or f"HTTP {response.status_code}"
+        text = " ".join(response.text.split())
+        if text.startswith("<"):  # an HTML error page: its title says it
+            title = re.search(r"<title>(.*?)</title>", response.text, re.IGNORECASE | re.DOTALL)
+            text = " ".join(title.group(1).split()) if title else "an HTML page"
+        return text[:200] or None
     return str(body.get("error", body)) if isinstance(body, dict) else str(body)
+
+
+def describe_unavailable(response: requests.Response, retry_after: float | None) -> str:
+    """A 503 in words: which of the front proxy's two kinds it is, what it said, and the wait it asked for.
+
+    musicbrainz.org's proxy refuses either this IP (``X-RateLimit-Zone: ws
+    ip=...``, Retry-After 1) or anyone while it sheds load (zone ``global``,
+    Retry-After 0)."""
+    zone = response.headers.get("X-RateLimit-Zone", "")
+    if zone.startswith("ws ip"):
+        kind = "rate limit for this IP"
+    elif zone.startswith("global") or zone.startswith("search-global"):
+        kind = "server busy, shedding load"
+    else:
+        kind = "service unavailable"
+    wait = "no Retry-After" if retry_after is None else f"Retry-After {retry_after:g} s"
+    said = server_error_message(response) or "an empty body"
+    return f"HTTP 503, {kind} ({wait}): {said}"
+
+
+def describe_network_failure(exc: requests.RequestException, url: str, timeout: tuple[float, float]
+                             ) -> TransientFailure:
+    """A failed connection in words, telling refused, unresolvable, TLS and timeouts apart.
+
+    Refused, unresolved, TLS-failed and connect-timed-out attempts never sent
+    the request (``sent=False``); a read timeout or a connection broken while
+    answering did."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    where = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    causes = _causes(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        detail = next((str(c) for c in causes if type(c).__module__ == "ssl"), str(exc))
+        return TransientFailure(f"TLS handshake with {host} failed ({_short(detail)})", sent=False)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TransientFailure(f"no connection to {where} within {timeout[0]:g} s (connect timeout)", sent=False)
+    if isinstance(exc, requests.Timeout):
+        return TransientFailure(f"{where} sent no answer within {timeout[1]:g} s (read timeout)")
+    if any(isinstance(c, (urllib3.exceptions.NameResolutionError, socket.gaierror)) for c in causes):
+        return TransientFailure(f"cannot resolve {host}", sent=False)
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return TransientFailure(f"connection refused by {where}", sent=False)
+    if any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes):
+        errno_error = next((c for c in causes if isinstance(c, OSError) and c.strerror), None)
+        why = errno_error.strerror if errno_error else "no connection"
+        return TransientFailure(f"cannot connect to {where} ({why})", sent=False)
+    broken = next((c for c in reversed(causes) if isinstance(c, OSError) and not isinstance(
+        c, (requests.RequestException, urllib3.exceptions.HTTPError))), None)
+    why = type(broken).__name__ if broken else type(exc).__name__
+    return TransientFailure(f"connection to {where} broken while answering ({why})")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (cause, context, urllib3's ``reason``), outermost first."""
+    found: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or any(current is seen for seen in found):
+            continue  # (ssl.SSLError's ``reason`` is a string)
+        found.append(current)
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return found
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:160]
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry: exponential backoff plus random jitter, at least Retry-After."""
+    """How often and how patiently to retry: exponential backoff plus random jitter, at least Retry-After.
+
+    A Retry-After of 0 (the proxy shedding load) still waits the backoff, so
+    a busy server never meets a tight loop."""
 
     attempts: int = DEFAULT_ATTEMPTS
     backoff_base: float = 1.0
@@ -221,8 +319,10 @@ class RetryPolicy:
 class WS2Client:
     """WS/2 over one ``requests.Session``; methods return the parsed JSON object as the server sent it.
 
-    A merged entity's lookup returns the survivor as-is: compare its ``id``
-    with the one asked for to record the redirect."""
+    A merged entity's lookup answers 301 to the survivor's URL; the client
+    follows it and returns the survivor as-is: compare its ``id`` with the
+    one asked for to record the redirect. ``requests_made`` counts requests
+    that reached a server, ``attempts_made`` every attempt."""
 
     def __init__(
         self,
@@ -254,6 +354,7 @@ class WS2Client:
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": user_agent(self.contact), "Accept": "application/json"})
         self.requests_made = 0
+        self.attempts_made = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> "WS2Client":
@@ -326,14 +427,25 @@ class WS2Client:
     # ---- transport ----
 
     def get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """GET path with fmt=json, retrying transient failures; raises typed errors only."""
-        url = self.server + path
-        query = {**params, "fmt": "json"}
+        """GET path with fmt=json, retrying transient failures and following
+        redirects on the same host; raises typed errors only."""
+        url: str | None = self.server + path
+        query: Mapping[str, Any] | None = {**params, "fmt": "json"}
+        for _hop in range(MAX_REDIRECTS + 1):
+            answer = self._with_retries(url, query)
+            if not isinstance(answer, Redirect):
+                return answer
+            url, query = self._redirect_target(self._full_url(url, query), answer), None
+        raise RequestFailed(self._full_url(url, query), MAX_REDIRECTS + 1,
+                            f"more than {MAX_REDIRECTS} redirects; not followed further")
+
+    def _with_retries(self, url: str, query: Mapping[str, Any] | None) -> dict[str, Any] | Redirect:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=self.retry.wait(self.rng),
             retry=tenacity.retry_if_exception_type(TransientFailure),
             sleep=self.sleep,
+            before_sleep=self._announce_retry,
             reraise=False,
         )
         try:
@@ -341,34 +453,69 @@ class WS2Client:
         except tenacity.RetryError as exhausted:
             failure = exhausted.last_attempt.exception()
             attempts = exhausted.last_attempt.attempt_number
-            where = requests.Request("GET", url, params=query).prepare().url or url
             error = ServiceUnavailable if getattr(failure, "status", None) == 503 else RequestFailed
-            raise error(where, attempts, getattr(failure, "reason", str(failure))) from None
+            raise error(self._full_url(url, query), attempts, getattr(failure, "reason", str(failure))) from None
 
-    def attempt(self, url: str, query: Mapping[str, Any]) -> dict[str, Any]:
+    def _announce_retry(self, state: tenacity.RetryCallState) -> None:
+        """One warning per retry, as it happens (a terminal is not left silent for half a minute)."""
+        failure = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        target = urlsplit(state.args[0]).path if state.args else ""
+        log.warning("%s: %s [retry %d of %d in %.1f s]", target, getattr(failure, "reason", failure),
+                    state.attempt_number, self.retry.attempts - 1, wait, extra={"retry": True})
+
+    def _redirect_target(self, current: str, redirect: Redirect) -> str:
+        """The absolute URL a redirect points to; RequestFailed if it leaves the server's host."""
+        target = urljoin(current, redirect.location)
+        parts = urlsplit(target)
+        expected = urlsplit(self.server).hostname
+        if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() != (expected or "").lower():
+            raise RequestFailed(current, 1, f"HTTP {redirect.status} to another host ({target}); "
+                                            "not followed: mbharvest talks to the configured server only")
+        return target
+
+    @staticmethod
+    def _full_url(url: str, query: Mapping[str, Any] | None) -> str:
+        return requests.Request("GET", url, params=query).prepare().url or url
+
+    def attempt(self, url: str, query: Mapping[str, Any] | None) -> dict[str, Any] | Redirect:
         """One request: wait for the shared limiter, send, classify the answer."""
         self.limiter.acquire()
-        self.requests_made += 1
+        self.attempts_made += 1
         started = time.monotonic()
         target = requests.Request("GET", url, params=query).prepare().path_url
         try:
-            response = self.session.get(url, params=query, timeout=self.timeout)
-        except requests.Timeout as exc:
-            log.info("GET %s -> timeout after %.3fs", target, time.monotonic() - started)
-            raise TransientFailure(f"timed out ({type(exc).__name__})") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+            response = self.session.get(url, params=query, timeout=self.timeout, allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
-            log.info("GET %s -> connection failed after %.3fs", target, time.monotonic() - started)
-            raise TransientFailure(f"connection failed ({type(exc).__name__})") from None
+            failure = describe_network_failure(exc, url, self.timeout)
+            self.requests_made += int(failure.sent)
+            log.info("GET %s -> %s after %.3fs", target, failure.reason, time.monotonic() - started)
+            raise failure from None
+        self.requests_made += 1
         status = response.status_code
-        log.info("GET %s -> %d in %.3fs", target, status, time.monotonic() - started)
+        log.info("GET %s -> %d in %.3fs%s", target, status, time.monotonic() - started, rate_limit_note(response))
         if status == 200:
             return parse_body(response)
         if status == 404:
             raise NotFound(response.url)
         if status == 400:
-            raise BadRequest(server_error_message(response), url=response.url)
+            raise BadRequest(server_error_message(response) or "no reason given", url=response.url)
+        if status in REDIRECT_STATUSES and response.headers.get("Location"):
+            return Redirect(response.headers["Location"], status)
+        if status == 503:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
+            raise TransientFailure(describe_unavailable(response, retry_after), status, retry_after)
+        said = server_error_message(response)
+        reason = f"HTTP {status}: {said}" if said else f"HTTP {status} with an empty body"
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
-            raise TransientFailure(f"HTTP {status}: {server_error_message(response)}", status, retry_after)
-        raise RequestFailed(response.url, 1, f"HTTP {status}: {server_error_message(response)}")
+            raise TransientFailure(reason, status, retry_after)
+        raise RequestFailed(response.url, 1, reason)
+
+
+def rate_limit_note(response: requests.Response) -> str:
+    """The X-RateLimit-* headers of an answer, for the -vv log (a shared pool on musicbrainz.org, not a budget)."""
+    values = [(name.split("-")[-1].lower(), response.headers.get(name)) for name in RATE_LIMIT_HEADERS]
+    shown = ", ".join(f"{name} {value}" for name, value in values if value is not None)
+    return f" (X-RateLimit: {shown})" if shown else ""

@@ -10,29 +10,25 @@ the report. What a newcomer sees is what the real thing does.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable
 
 import requests
 
 from harvester import ledger
 from harvester.client import WS2Client
 from harvester.emulator import Corpus, Emulator
-from harvester.emulator.corpus import guess_entity
+from harvester.emulator.corpus import documents_in_folder
 from harvester.errors import HarvesterError, UsageError
 from harvester.harvest import Outcome, harvest_with_settings, plan_for
 from harvester.report import write_report
 from harvester.settings import Settings
 from harvester.stats import compute_stats
 from harvester.store import reading, utc_now
-
-if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; annotations only
-    from importlib.resources.abc import Traversable
 
 DEFAULT_OUT = Path("data")
 DB_NAME = "demo.db"
@@ -74,16 +70,8 @@ class DemoResult:
     seconds: float
 
 
-def _json_files(folder: Traversable) -> Iterator[Traversable]:
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.is_dir():
-            yield from _json_files(entry)
-        elif entry.name.endswith(".json"):
-            yield entry
-
-
 def bundled_documents() -> list[Document]:
-    """The bundled lookup bodies as (entity type, body), in file-name order.
+    """The bundled lookup bodies as (entity type, body), in path order.
 
     Read through importlib.resources, so an installed wheel (no source tree,
     no tests/fixtures) has them too."""
@@ -91,11 +79,7 @@ def bundled_documents() -> list[Document]:
     if not folder.is_dir():
         raise HarvesterError("the demo data is missing from this installation (harvester/data/demo); "
                              "reinstall mbharvest")
-    documents = []
-    for entry in _json_files(folder):
-        body = json.loads(entry.read_text(encoding="utf-8"))
-        documents.append((guess_entity(body), body))
-    return documents
+    return list(documents_in_folder(folder))
 
 
 def demo_keys(documents: list[Document], corpus: Corpus) -> dict[str, tuple[str, ...]]:
@@ -104,7 +88,7 @@ def demo_keys(documents: list[Document], corpus: Corpus) -> dict[str, tuple[str,
     artists = sorted(a for a in corpus.artists if corpus.index.releases_by_artist.get(a))
     by_type = {target: sorted({body["id"] for entity, body in documents if entity == target})
                for target in ("release", "recording")}
-    isrcs = sorted({code for recording in corpus.recordings.values() for code in recording["isrcs"]})
+    isrcs = sorted(corpus.index.recordings_by_isrc)
     return {"artist": tuple(artists), "release": tuple(by_type["release"]),
             "recording": tuple(by_type["recording"]), "isrc": tuple(isrcs)}
 

@@ -13,6 +13,16 @@ the bookmarks of its plans (and of every command whose keys are now all
 done) are deleted in the same transaction, unless a command still pending
 needs them; so rerunning a killed or budget-stopped command continues
 where it stopped, and rerunning a finished one harvests afresh.
+
+A browse is complete when the distinct items it collected reach the page's
+``<entity>-count``. The service's browse order is not stable while the
+catalogue changes, so an item can shift across a page boundary between two
+page requests (one seen twice, another never). A browse that comes up short
+re-reads pages, at most ``MAX_REREADS`` extra requests: first the page
+before each page that repeated items (where the missing ones moved to),
+then pages from the start. The ledger counts those requests (``rereads``)
+and notes a browse still short after them. A lookup answered with another
+MBID (the client followed a 301, or an old server's 200) records old -> new.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from harvester.normalize import (
     normalize_isrc,
     normalize_isrc_lookup,
     normalize_page,
+    page_items,
     redirect_row,
 )
 from harvester.store import (
@@ -45,6 +56,7 @@ from harvester.store import (
 )
 
 PAGE_LIMIT = 100
+MAX_REREADS = 3  # extra page requests a browse may spend re-reading when it comes up short of its count
 WAL_CHECKPOINT_PAGES = 10_000
 
 RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
@@ -242,6 +254,8 @@ class Outcome:
     gone_keys: list[str] = field(default_factory=list)
     failed_keys: list[str] = field(default_factory=list)
     invalid_isrcs: int = 0
+    rereads: int = 0
+    notes: list[str] = field(default_factory=list)
     stop_reason: str | None = None
     run_id: int | None = None
 
@@ -347,7 +361,8 @@ class Harvester:
                 self._clear_done()
             ledger.update_run(self.db, run_id, status=status, finished_at=self.now(), requests=self._requests(),
                               entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
-                              unchanged=outcome.unchanged, gone=len(outcome.gone_keys), error=error)
+                              unchanged=outcome.unchanged, gone=len(outcome.gone_keys), error=error,
+                              rereads=outcome.rereads, notes="; ".join(outcome.notes) or None)
 
     def _clear_done(self) -> None:
         """In the transaction that records a complete run: forget the commands
@@ -390,7 +405,8 @@ class Harvester:
                 elif step.kind == "isrc":
                     self._isrc(plan, step, run_id)
                 else:
-                    self._pages(plan, step, key, run_id, start=mark["next_offset"] if mark else 0)
+                    self._pages(plan, step, key, run_id, start=mark["next_offset"] if mark else 0,
+                                total=mark["total"] if mark else None)
             except NotFound:
                 self._gone(plan, step, run_id)
                 self.outcome.gone_keys.append(plan.seed)
@@ -403,7 +419,7 @@ class Harvester:
     def _commit_page(self, plan: Plan, step: Step, run_id: int, normalized: Any, *,
                      also: Callable[[], None] | None = None, **bookmark: Any) -> None:
         """One transaction, data first: the page's rows (and `also`), its
-        bookmark, and the ledger row's counts including this page, so the
+        bookmark (if given), and the ledger row's counts including this page, so the
         ledger holds what was sent and committed even if the process dies
         next. The outcome counts the page once it is committed."""
         outcome = self.outcome
@@ -412,10 +428,11 @@ class Harvester:
             written = save(self.db, normalized, source=self.source, fetched_at=self.now())
             if also is not None:
                 also()
-            self._bookmark(plan, step, run_id, **bookmark)
+            if bookmark:
+                self._bookmark(plan, step, run_id, **bookmark)
             counts = {"entities_written": outcome.entities_written + written, "new": outcome.new + new,
                       "updated": outcome.updated + updated, "unchanged": outcome.unchanged + unchanged}
-            ledger.update_run(self.db, run_id, requests=self._requests(), **counts)
+            ledger.update_run(self.db, run_id, requests=self._requests(), rereads=outcome.rereads, **counts)
         for name, value in counts.items():
             setattr(outcome, name, value)
         outcome.pages += 1
@@ -449,28 +466,60 @@ class Harvester:
         normalized = normalize_isrc_lookup(doc, supplementary=self.supplementary)
         self._commit_page(plan, step, run_id, normalized, next_offset=0, total=1, done=1, status="ok")
 
-    def _pages(self, plan: Plan, step: Step, key: str, run_id: int, *, start: int) -> None:
+    def _pages(self, plan: Plan, step: Step, key: str, run_id: int, *, start: int, total: int | None = None) -> None:
+        """Every page of a browse or search from ``start``; a browse read whole in this run is then
+        checked against its count (see the module's docstring)."""
+        if start and total is not None and start >= total:  # paged to the end before a restart: nothing to check
+            with self.db.atomic():
+                self._bookmark(plan, step, run_id, next_offset=start, total=total, done=1, status="ok")
+            return
         offset = start
+        browse = Browse(checked=step.kind == "browse" and start == 0)
         while True:
-            self._check_budget()
-            if step.kind == "search":
-                limit = PAGE_LIMIT if step.max_results is None else min(PAGE_LIMIT, step.max_results - offset)
-                doc = self.client.search(step.entity, step.key, limit=limit, offset=offset)
-            else:
-                doc = self.client.browse(step.entity, step.linked, key, includes=step.includes,
-                                         limit=PAGE_LIMIT, offset=offset)
-            page = normalize_page(step.entity, doc, supplementary=self.supplementary)
+            page, doc = self._page(step, key, offset)
+            browse.read(offset, doc, step.entity)
             offset += page.item_count
             total = page.total if page.total is not None else offset
             if step.max_results is not None:
                 total = min(total, step.max_results)
-            done = page.item_count == 0 or offset >= total
+            paged = page.item_count == 0 or offset >= total
+            done = paged and not browse.short_of(total)
             per_page = max(page.item_count, 1)
-            self.pages_left[plan.key + step.name] = 0 if done else math.ceil((total - offset) / per_page)
+            self.pages_left[plan.key + step.name] = 0 if paged else math.ceil((total - offset) / per_page)
             self._commit_page(plan, step, run_id, page.normalized, next_offset=offset, total=total,
                               done=int(done), status="ok")
-            if done:
-                return
+            if paged:
+                break
+        if not done:
+            self._reread(plan, step, key, run_id, browse, total, offset)
+
+    def _page(self, step: Step, key: str, offset: int) -> tuple[Any, dict[str, Any]]:
+        self._check_budget()
+        if step.kind == "search":
+            limit = PAGE_LIMIT if step.max_results is None else min(PAGE_LIMIT, step.max_results - offset)
+            doc = self.client.search(step.entity, step.key, limit=limit, offset=offset)
+        else:
+            doc = self.client.browse(step.entity, step.linked, key, includes=step.includes,
+                                     limit=PAGE_LIMIT, offset=offset)
+        return normalize_page(step.entity, doc, supplementary=self.supplementary), doc
+
+    def _reread(self, plan: Plan, step: Step, key: str, run_id: int, browse: "Browse", total: int,
+                end: int) -> None:
+        """Re-read pages of a browse that came up short, at most MAX_REREADS requests."""
+        spent = 0
+        for offset in browse.suspects():
+            if spent == MAX_REREADS or not browse.short_of(total):
+                break
+            page, doc = self._page(step, key, offset)
+            spent += 1
+            self.outcome.rereads += 1
+            browse.read(offset, doc, step.entity, again=True)
+            self._commit_page(plan, step, run_id, page.normalized)  # the browse's bookmark stays at its end
+        if browse.short_of(total):
+            self.outcome.notes.append(f"browse {step.entity} by {step.linked} {key}: {len(browse.seen)} of {total} "
+                                      f"items after {spent} re-read(s) (the catalogue changed while paging)")
+        with self.db.atomic():
+            self._bookmark(plan, step, run_id, next_offset=end, total=total, done=1, status="ok")
 
     def _gone(self, plan: Plan, step: Step, run_id: int) -> None:
         """404: the key was deleted upstream (or never existed). Mark, never delete."""
@@ -480,6 +529,37 @@ class Harvester:
                 self.db.execute(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", [self.now(), step.key])
             self._bookmark(plan, step, run_id, next_offset=0, total=0, done=1, status="gone")
             ledger.update_run(self.db, run_id, requests=self._requests(), gone=len(self.outcome.gone_keys) + 1)
+
+
+@dataclass
+class Browse:
+    """What a browse has seen: its distinct items, the offsets of its pages, and those that repeated
+    items (something moved in front of them between two page requests)."""
+
+    checked: bool
+    seen: set[str] = field(default_factory=set)
+    offsets: list[int] = field(default_factory=list)
+    repeating: list[int] = field(default_factory=list)
+
+    def read(self, offset: int, doc: dict[str, Any], entity: str, *, again: bool = False) -> None:
+        if not self.checked:
+            return
+        ids = {item.get("id") for item in page_items(entity, doc) if isinstance(item, dict)} - {None}
+        if not again:
+            if ids & self.seen:
+                self.repeating.append(offset)
+            self.offsets.append(offset)
+        self.seen |= ids
+
+    def short_of(self, total: int) -> bool:
+        return self.checked and len(self.seen) < total
+
+    def suspects(self) -> list[int]:
+        """Offsets to re-read, likeliest first: the page before each page that repeated items (the
+        missing ones moved back across that boundary), then every page from the start."""
+        before = [self.offsets[self.offsets.index(offset) - 1] for offset in self.repeating
+                  if self.offsets.index(offset) > 0]
+        return list(dict.fromkeys(before + self.offsets))
 
 
 def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *, command: str, args: Any,

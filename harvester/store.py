@@ -299,6 +299,18 @@ def _bulk_load(db: sqlite_utils.Database) -> None:
     db["bulk_load"].create(BULK_LOAD_COLUMNS, pk="name", if_not_exists=True)
 
 
+@MIGRATIONS(name="0008_browse_rereads")
+def _browse_rereads(db: sqlite_utils.Database) -> None:
+    """The ledger says how many extra requests browses spent re-reading pages when they came up
+    short of their count (items shifted across page boundaries while the catalogue changed), and
+    notes what the run's reader should know that is not an error (a browse still short after them)."""
+    columns = {column.name for column in db["harvest_run"].columns}
+    if "rereads" not in columns:
+        db["harvest_run"].add_column("rereads", int)
+    if "notes" not in columns:
+        db["harvest_run"].add_column("notes", str)
+
+
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Bring any database (new or older) to the current shape; idempotent.
     Also finishes a bulk load whose process has died (its indexes, triggers

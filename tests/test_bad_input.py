@@ -205,9 +205,11 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_comes_with_vv(tmp_pat
         raise ValueError("a bug")
 
     monkeypatch.setattr(harvester.cli, "compute_stats", broken)
-    result = invoke("stats", "--db", str(path))
+    log = tmp_path / "mbharvest.log"
+    result = invoke("stats", "--db", str(path), "--log-file", str(log))
     assert result.exit_code == 1
     assert errors(result) == ["Error: internal error (ValueError: a bug): a bug in mbharvest; please report it with "
                               "the output of the same command run with -vv"]
+    assert "Traceback" in log.read_text(encoding="utf-8") and "ValueError: a bug" in log.read_text(encoding="utf-8")
     verbose = invoke("stats", "--db", str(path), "-vv")
     assert isinstance(verbose.exception, ValueError)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
+import socket
 
 import pytest
+import requests
 
 from harvester.client import (
-    RetryPolicy, WS2Client, check_contact, check_rate, normalize_isrc, parse_retry_after, user_agent,
+    MAX_REDIRECTS, RetryPolicy, WS2Client, check_contact, check_rate, normalize_isrc, parse_retry_after, user_agent,
 )
 from harvester.emulator import Emulator
+from harvester.emulator.exchange import Reply, Request
 from harvester.errors import BadRequest, NotFound, RequestFailed, ServiceUnavailable, UsageError
 from harvester.ratelimit import RateLimiter
 from harvester.settings import Settings
@@ -145,7 +149,88 @@ def test_lookup_browse_search_isrc(emulator, corpus, fake_time):
 
 def test_merged_id_returns_survivor_as_is(emulator, corpus, fake_time):
     old, new = next(iter(corpus.redirects["artist"].items()))
-    assert client_for(emulator, fake_time).lookup("artist", old)["id"] == new
+    client = client_for(emulator, fake_time)
+    assert client.lookup("artist", old, ["aliases"])["id"] == new
+    assert [(e["status"], e["path"]) for e in emulator.requests] == [
+        (301, f"/ws/2/artist/{old}?inc=aliases&fmt=json"), (200, f"/ws/2/artist/{new}?inc=aliases&fmt=json")]
+    assert client.requests_made == 2
+
+
+# ---- redirects: followed by the client, never by the HTTP library ----
+
+
+def test_a_redirect_hop_waits_its_turn_at_the_limiter_and_counts(corpus, fake_time, tmp_path):
+    old, new = next(iter(corpus.redirects["recording"].items()))
+    with Emulator(corpus) as emu:
+        client = WS2Client(emu.url, CONTACT, 1.0, cache_dir=str(tmp_path), clock=fake_time.clock,
+                           sleep=fake_time.sleep)
+        assert client.lookup("recording", old)["id"] == new
+        assert [e["status"] for e in emu.requests] == [301, 200]
+    assert client.requests_made == 2
+    assert fake_time.sleeps == [pytest.approx(1.0)]  # the hop paid a full interval, like any request
+
+
+def redirecting_app(location: str):
+    def app(request: Request) -> Reply:
+        return Reply(301, b"{}", headers=(("Location", location),))
+    return app
+
+
+def test_a_redirect_to_another_host_is_refused(corpus, fake_time):
+    with Emulator(corpus, apps={"/ws/2/artist/": redirecting_app("http://elsewhere.example/ws/2/artist/x")}) as emu:
+        client = client_for(emu, fake_time)
+        with pytest.raises(RequestFailed) as raised:
+            client.lookup("artist", first(corpus.artists))
+        assert len(emu.requests) == 1
+    assert "to another host (http://elsewhere.example/ws/2/artist/x)" in str(raised.value)
+
+
+def test_redirects_stop_after_a_few_hops(corpus, fake_time):
+    artist = first(corpus.artists)
+    with Emulator(corpus, apps={"/ws/2/artist/": redirecting_app(f"/ws/2/artist/{artist}?fmt=json")}) as emu:
+        client = client_for(emu, fake_time)
+        with pytest.raises(RequestFailed, match=f"more than {MAX_REDIRECTS} redirects"):
+            client.lookup("artist", artist)
+        assert len(emu.requests) == client.requests_made == MAX_REDIRECTS + 1
+
+
+# ---- the two kinds of 503 ----
+
+
+def test_both_kinds_of_503_are_recovered_from_with_the_waits_they_ask_for(corpus, fake_time, caplog):
+    artist = first(corpus.artists)
+    with Emulator(corpus, faults={1: "503", 2: "busy"}) as emu:
+        client = client_for(emu, fake_time, retry=RetryPolicy(backoff_base=0.25, jitter=0))
+        with caplog.at_level(logging.WARNING, logger="harvester.client"):
+            assert client.lookup("artist", artist)["id"] == artist
+        assert client.requests_made == 3 == len(emu.requests)
+    # per IP: Retry-After 1 beats the 0.25 s backoff; load shedding: Retry-After 0, the backoff still waits
+    assert fake_time.sleeps == [1.0, 0.5]
+    first_retry, second_retry = [r.getMessage() for r in caplog.records if getattr(r, "retry", False)]
+    assert "HTTP 503, rate limit for this IP (Retry-After 1 s): Your requests are exceeding" in first_retry
+    assert "HTTP 503, server busy, shedding load (Retry-After 0 s): The MusicBrainz web server is currently busy" \
+        in second_retry
+
+
+def test_a_503_says_what_it_is_when_retries_run_out(corpus, fake_time):
+    with Emulator(corpus, faults={n: "busy" for n in range(1, 5)}) as emu:
+        client = client_for(emu, fake_time, retry=RetryPolicy(attempts=2, jitter=0))
+        with pytest.raises(ServiceUnavailable) as raised:
+            client.lookup("artist", first(corpus.artists))
+    message = str(raised.value)
+    assert "HTTP 503: HTTP 503" not in message
+    assert "failed after 2 attempts (HTTP 503, server busy, shedding load (Retry-After 0 s): " \
+           "The MusicBrainz web server is currently busy. Please try again later.)" in message
+
+
+def test_an_empty_error_body_is_said_so(corpus, fake_time):
+    def empty(request: Request) -> Reply:
+        return Reply(503, b"", content_type="text/plain")
+
+    with Emulator(corpus, apps={"/ws/2/artist/": empty}) as emu:
+        with pytest.raises(ServiceUnavailable) as raised:
+            client_for(emu, fake_time, retry=RetryPolicy(attempts=1)).lookup("artist", first(corpus.artists))
+    assert "HTTP 503, service unavailable (no Retry-After): an empty body" in str(raised.value)
 
 
 def test_404_is_not_found_and_not_retried(emulator, fake_time):
@@ -214,7 +299,7 @@ def test_exhausted_retries_raise_typed_error(corpus, fake_time):
         with pytest.raises(RequestFailed) as raised:
             client.lookup("artist", first(corpus.artists))
     assert not isinstance(raised.value, ServiceUnavailable)
-    assert "2 attempts" in str(raised.value) and "connection failed" in str(raised.value)
+    assert "2 attempts" in str(raised.value) and "broken while answering" in str(raised.value)
 
 
 def test_every_attempt_pays_the_limiter(corpus, fake_time, tmp_path):
@@ -227,14 +312,86 @@ def test_every_attempt_pays_the_limiter(corpus, fake_time, tmp_path):
     assert sum(fake_time.sleeps) == pytest.approx(2.0)
 
 
-def test_requests_are_logged(emulator, corpus, fake_time, caplog):
+def test_requests_are_logged_with_the_rate_limit_headers(emulator, corpus, fake_time, caplog):
     with caplog.at_level(logging.INFO, logger="harvester.client"):
         client_for(emulator, fake_time).lookup("artist", first(corpus.artists))
     (record,) = [r for r in caplog.records if r.name == "harvester.client"]
     assert "GET /ws/2/artist/" in record.getMessage() and "-> 200 in" in record.getMessage()
+    assert re.search(r"\(X-RateLimit: limit 1200, remaining \d+, reset \d+\)$", record.getMessage())
 
 
 def test_parse_retry_after():
     assert parse_retry_after("3", 0) == 3.0
     assert parse_retry_after(None, 0) is None and parse_retry_after("soon", 0) is None
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 90.0) == pytest.approx(10.0)
+
+
+# ---- network failures: told apart, retried visibly, not counted as requests ----
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def offline_client(server: str, fake_time: FakeTime, attempts: int = 3) -> WS2Client:
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment between the test and its target
+    return WS2Client(server, CONTACT, 0, clock=fake_time.clock, sleep=fake_time.sleep, session=session,
+                     retry=RetryPolicy(attempts=attempts, jitter=0), connect_timeout=2, read_timeout=2)
+
+
+def test_connection_refused_is_named_retried_visibly_and_not_counted(fake_time, caplog):
+    port = closed_port()
+    client = offline_client(f"http://127.0.0.1:{port}", fake_time)
+    with caplog.at_level(logging.WARNING, logger="harvester.client"), pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert f"connection refused by 127.0.0.1:{port}" in str(raised.value)
+    assert "3 attempts" in str(raised.value)
+    assert client.requests_made == 0 and client.attempts_made == 3
+    retries = [r.getMessage() for r in caplog.records if getattr(r, "retry", False)]
+    assert len(retries) == 2 == len(fake_time.sleeps)
+    assert all(f"connection refused by 127.0.0.1:{port}" in line for line in retries)
+    assert "[retry 1 of 2 in 1.0 s]" in retries[0] and "[retry 2 of 2 in 2.0 s]" in retries[1]
+
+
+def test_unresolvable_host_is_named_and_not_counted(fake_time, monkeypatch):
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    client = offline_client("http://mirror.example.invalid:5000", fake_time, attempts=2)
+    with pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert "cannot resolve mirror.example.invalid" in str(raised.value)
+    assert client.requests_made == 0 and client.attempts_made == 2
+
+
+def test_tls_failure_is_named_and_not_counted(emulator, fake_time):
+    plain = emulator.url.replace("http://", "https://")  # TLS spoken to a plain HTTP server
+    client = offline_client(plain, fake_time, attempts=2)
+    with pytest.raises(RequestFailed) as raised:
+        client.lookup("artist", "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
+    assert "TLS handshake with 127.0.0.1 failed (" in str(raised.value)
+    assert client.requests_made == 0 and emulator.requests == []
+
+
+def test_a_broken_answer_was_sent_and_counts(corpus, fake_time):
+    with Emulator(corpus, faults={1: "reset"}) as emu:
+        client = client_for(emu, fake_time)
+        client.lookup("artist", first(corpus.artists))
+    assert client.requests_made == 2 == len(emu.requests)
+
+
+@pytest.mark.usefixtures("isolated")
+def test_the_final_error_is_printed_once_at_vv(tmp_path):
+    from click.testing import CliRunner
+
+    from harvester.cli import cli
+
+    result = CliRunner().invoke(cli, ["harvest", "recording", "5b11f4ce-a62d-471e-81fc-a69a8278c7da", "-vv",
+                                      "--server", "ftp://mirror.example", "--contact", CONTACT,
+                                      "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert result.output.count("is not an http(s) URL") == 1, result.output

@@ -102,6 +102,23 @@ def bundled_truth() -> tuple[dict[str, int | None], set[tuple[str, str]], set[st
     return length_of, pairs, releases
 
 
+def bundled_release_fields() -> tuple[dict[str, str | None], dict[str, str]]:
+    """(release id -> packaging, track id -> its own artist credit as printed), straight from the
+    bundled release bodies: what the emulator used to strip and the demo database must now hold."""
+    packaging, track_credits = {}, {}
+    for path in sorted(DEMO_DATA.rglob("*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if "media" not in body and "label-info" not in body and "status" not in body:
+            continue  # a recording
+        packaging[body["id"]] = body.get("packaging")
+        for medium in body.get("media") or []:
+            for track in medium.get("tracks") or []:
+                if track.get("artist-credit"):
+                    track_credits[track["id"]] = "".join(part["name"] + part.get("joinphrase", "")
+                                                         for part in track["artist-credit"])
+    return packaging, track_credits
+
+
 def stored(db_path: Path) -> tuple[dict[str, int | None], set[tuple[str, str]], set[str]]:
     db = sqlite3.connect(db_path)
     try:
@@ -146,6 +163,12 @@ def test_demo_harvests_exactly_the_bundled_data_offline(no_network, tmp_path, mo
     assert got_lengths == lengths
     assert got_pairs == pairs
     assert got_releases == releases
+    packaging, track_credits = bundled_release_fields()
+    assert sum(value is not None for value in packaging.values()) >= 8 and len(track_credits) >= 100
+    db = sqlite3.connect(out / "demo.db")
+    assert dict(db.execute("SELECT id, packaging FROM release")) == packaging
+    assert dict(db.execute("SELECT id, artist_credit FROM track WHERE artist_credit IS NOT NULL")) == track_credits
+    db.close()
     assert ledger(out / "demo.db") == [("harvest artist", "complete"), ("harvest release", "complete"),
                                        ("harvest recording", "complete"), ("harvest isrc", "complete")]
     assert not (tmp_path / "elsewhere.db").exists()

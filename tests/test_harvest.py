@@ -3,6 +3,7 @@ corpus's truth exactly, with no more requests than a perfect client's + 2."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from harvester import __version__
 from harvester.cli import cli
+from harvester.client import WS2Client
 from harvester.emulator import Emulator, generate_corpus
 from tests.conftest import CONTACT
 from tests.truth import artist_truth, credited, isrc_truth, label_truth, release_group_truth, stored
@@ -327,3 +329,124 @@ def test_sigkill_at_several_points_then_rerun_equals_an_uninterrupted_run(corpus
     assert_equal_truth(sqlite3.connect(path), truth)
     assert reference_requests == truth.floor
     assert total_requests <= truth.floor + kills + 2
+
+
+# ---- the real service's ways: 301s for merged MBIDs, browses that shift while paging ----
+
+
+def test_a_merged_mbid_at_1_req_per_s_keeps_every_gap_including_the_redirect(corpus, emulator, tmp_path):
+    old, new = next(iter(corpus.redirects["recording"].items()))
+    result = run(emulator, tmp_path / "m.db", "harvest", "recording", old, rate="1")
+    assert result.exit_code == 0, result.output
+    log = emulator.requests
+    assert [(entry["status"], entry["path"].split("?")[0]) for entry in log] == [
+        (301, f"/ws/2/recording/{old}"), (200, f"/ws/2/recording/{new}")]
+    arrivals = [entry["monotonic"] for entry in log]
+    assert all(later - earlier >= 1.0 - 0.02 for earlier, later in zip(arrivals, arrivals[1:]))
+    db = open_sqlite(tmp_path / "m.db")
+    assert db.execute("SELECT requests, status FROM harvest_run").fetchall() == [(2, "complete")]
+    assert db.execute("SELECT old_id, new_id, entity_type FROM mbid_redirect").fetchall() == [(old, new, "recording")]
+    assert stored(db).recordings == {new}
+
+
+def test_merged_artist_harvest_costs_the_floor_plus_the_hop(corpus, emulator, tmp_path):
+    old, new = next(iter(corpus.redirects["artist"].items()))
+    assert run(emulator, tmp_path / "a.db", "harvest", "artist", old).exit_code == 0
+    truth = artist_truth(corpus, new)
+    assert len(emulator.requests) == truth.floor + 1
+    requests_in_ledger = open_sqlite(tmp_path / "a.db").execute("SELECT requests FROM harvest_run").fetchone()[0]
+    assert requests_in_ledger == truth.floor + 1
+    # the old row, harvested before the merge, is marked gone
+    db = open_sqlite(tmp_path / "a.db")
+    db.execute("INSERT INTO artist (id, name) VALUES (?, 'Before the merge')", [old])
+    db.commit()
+    assert run(emulator, tmp_path / "a.db", "harvest", "artist", old).exit_code == 0
+    assert db.execute("SELECT gone_at IS NOT NULL FROM artist WHERE id = ?", [old]).fetchone() == (1,)
+
+
+@pytest.mark.parametrize("shift", [1, 3])
+def test_a_browse_whose_items_shift_mid_harvest_ends_complete(corpus, tmp_path, shift):
+    from harvester.harvest import MAX_REREADS
+
+    artist = prolific_artist(corpus)
+    truth = artist_truth(corpus, artist)
+    assert len(truth.recordings) > 100 and len(truth.releases) > 1  # several pages: something to shift
+    with Emulator(corpus, shift=shift) as emu:
+        result = run(emu, tmp_path / "s.db", "harvest", "artist", artist)
+        assert result.exit_code == 0, result.output
+        extra = len(emu.requests) - truth.floor
+    db = open_sqlite(tmp_path / "s.db")
+    assert_equal_truth(db, truth)  # nothing lost although pages repeated items and skipped others
+    browses_shifted = 2  # the recording and release browses have more than one page
+    assert 1 <= extra <= browses_shifted * MAX_REREADS
+    assert db.execute("SELECT status, requests, rereads, notes FROM harvest_run").fetchall() == [
+        ("complete", truth.floor + extra, extra, None)]
+
+
+def test_a_browse_still_short_after_its_rereads_says_so_in_the_ledger(corpus, emulator, db):
+    from harvester.harvest import MAX_REREADS, plan_for, run_harvest
+
+    class OverCounting(WS2Client):
+        """A server whose recording count is one more than the items it will ever show."""
+
+        def browse(self, entity, *args, **kwargs):
+            page = super().browse(entity, *args, **kwargs)
+            if entity == "recording":
+                page["recording-count"] += 1
+            return page
+
+    artist = prolific_artist(corpus)
+    truth = artist_truth(corpus, artist)
+    client = OverCounting(emulator.url, CONTACT, 0)
+    outcome = run_harvest(db, client, [plan_for("artist", artist)], command="harvest artist", args={},
+                          source="ws2:test")
+    assert outcome.status == "complete" and outcome.rereads == MAX_REREADS
+    # one empty page at the end (the count promised more), then the re-reads
+    assert len(emulator.requests) == truth.floor + 1 + MAX_REREADS
+    rereads, notes = db.execute("SELECT rereads, notes FROM harvest_run").fetchone()
+    assert rereads == MAX_REREADS
+    total = len(truth.recordings) + 1
+    assert notes == (f"browse recording by artist {artist}: {total - 1} of {total} items after {MAX_REREADS} "
+                     "re-read(s) (the catalogue changed while paging)")
+    assert stored(db.conn).recordings == truth.recordings
+
+
+def test_attempts_that_reached_no_server_are_not_requests_in_the_ledger(db, fake_time):
+    import socket
+
+    import requests
+
+    from harvester.client import RetryPolicy
+    from harvester.errors import RequestFailed
+    from harvester.harvest import plan_for, run_harvest
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    session = requests.Session()
+    session.trust_env = False
+    client = WS2Client(f"http://127.0.0.1:{port}", CONTACT, 0, clock=fake_time.clock, sleep=fake_time.sleep,
+                       retry=RetryPolicy(attempts=3, jitter=0), session=session)
+    with pytest.raises(RequestFailed, match="connection refused"):
+        run_harvest(db, client, [plan_for("recording", str(uuid.UUID(int=7)))], command="harvest recording",
+                    args={}, source="ws2:test")
+    assert db.execute("SELECT status, requests FROM harvest_run").fetchall() == [("failed", 0)]
+    assert client.attempts_made == 3
+
+
+def test_a_browse_paged_to_its_end_before_a_restart_is_not_read_again(corpus, emulator, db):
+    from harvester.harvest import plan_for, run_harvest
+
+    artist = prolific_artist(corpus)
+    truth = artist_truth(corpus, artist)
+    plan = plan_for("artist", artist)
+    recordings = plan.steps[-1]
+    assert recordings.entity == "recording"
+    # what a run killed during its re-reads leaves: paged to the end, not marked done
+    db["harvest_bookmark"].insert({"plan": plan.key, "step": recordings.name, "run_id": 0, "next_offset": 250,
+                                   "total": 250, "done": 0, "status": "ok"})
+    client = WS2Client(emulator.url, CONTACT, 0)
+    outcome = run_harvest(db, client, [plan], command="harvest artist", args={}, source="ws2:test")
+    assert outcome.status == "complete"
+    assert not [e for e in emulator.requests if e["path"].startswith("/ws/2/recording?")]
+    assert len(emulator.requests) == truth.floor - math.ceil(len(truth.recordings) / 100)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 
-from harvester.emulator.corpus import Corpus
+from harvester.emulator.corpus import Corpus, documents_in_folder
 from harvester.emulator.generate import generate_corpus
 from harvester.emulator.server import FAULT_KINDS, Emulator
 
@@ -25,22 +24,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harvester.emulator", description=__doc__)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--artists", type=int, default=20)
-    parser.add_argument("--fixtures", type=Path, help="serve these WS/2 lookup bodies (*.json) instead")
+    parser.add_argument("--fixtures", type=Path, metavar="DIR",
+                        help="serve the WS/2 lookup bodies (*.json, subfolders too) in DIR instead")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.0, help="req/s per client IP; 0 = unlimited")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--fault", action="append", default=[], metavar="N=KIND",
                         help=f"fault on request N; KIND one of {', '.join(FAULT_KINDS)} (503:SECONDS too)")
+    parser.add_argument("--shift", type=int, default=0, metavar="N",
+                        help="after the first page of each browse, move its last N items to its front "
+                             "(a catalogue changing mid-harvest)")
     parser.add_argument("--log", type=Path, help="append every request as a JSON line")
     args = parser.parse_args(argv)
     if args.fixtures:
-        docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.fixtures.glob("*.json"))]
-        corpus = Corpus.from_documents(d for d in docs if "id" in d)
+        if not args.fixtures.is_dir():
+            parser.error(f"--fixtures {args.fixtures}: not a folder")
+        corpus = Corpus.from_documents(documents_in_folder(args.fixtures))
     else:
         corpus = generate_corpus(args.seed, artists=args.artists)
     emulator = Emulator(corpus, rate=args.rate, faults=parse_faults(args.fault), slow_seconds=args.slow_seconds,
-                        log_path=args.log, host=args.host, port=args.port)
+                        log_path=args.log, host=args.host, port=args.port, shift=args.shift)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(emulator.url, flush=True)
     try:

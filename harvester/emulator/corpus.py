@@ -1,39 +1,69 @@
-"""The emulator's data: entities stored once, linked by id, rendered as WS/2 JSON.
+"""The emulator's data: entities stored once, every field as it came, linked by id.
 
-Entities are kept in WS/2's own shape (hyphenated keys) except that links
-hold ids (a credit's ``artist``, a release's ``release-group``, a label-info's
-``label``, a track's ``recording``); rendering expands them according to the
-``inc`` parameters, the way the real service does. A corpus is filled once
+Nothing is whitelisted: an entity keeps every field of the body it came
+from, and rendering (``render.py``) only leaves out what the request's
+``inc`` does not ask for, the way the real service does. A link to another
+entity (a credit's ``artist``, a release's ``release-group``, a label-info's
+``label``, a track's ``recording``) holds either that entity's id, expanded
+from its table when rendered (the generator's way), or the very nested view
+a real body carried, served as it came. Either way the linked entity is also
+in its own table, so it can be looked up and browsed. A corpus is filled once
 (from real lookup bodies or by the generator) and then only read, so the
 indexes are computed on first use.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; annotations only
+    from importlib.resources.abc import Traversable
 
 ENTITIES = ("artist", "label", "release-group", "release", "recording")
 MBID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 LOOKUP_LIST_CAP = 25  # linked lists inside a lookup are capped like the real service's
 TRACKS_PER_RELEASE_PAGE = 500
-
-ARTIST_KEYS = ("id", "name", "sort-name", "type", "country", "disambiguation")
-LABEL_KEYS = ("id", "name", "sort-name", "type", "country", "label-code", "disambiguation")
-RELEASE_GROUP_KEYS = ("id", "title", "primary-type", "secondary-types", "first-release-date", "disambiguation")
-RELEASE_KEYS = ("id", "title", "status", "date", "country", "barcode", "disambiguation")
-RECORDING_KEYS = ("id", "title", "length", "video", "disambiguation", "first-release-date")
 LABEL_TYPES = {"Original Production", "Bootleg Production", "Reissue Production", "Production", "Imprint",
                "Distributor", "Holding", "Rights Society", "Publisher", "Manufacturer"}
 
 Doc = dict[str, Any]
 
 
-def _pick(doc: Mapping[str, Any], keys: Iterable[str]) -> Doc:
-    return {key: doc[key] for key in keys if key in doc}
+def ref(link: Any) -> str | None:
+    """The id a link holds: the link itself (an id) or its ``id`` (a nested view); None for anything else."""
+    if isinstance(link, str):
+        return link
+    if isinstance(link, Mapping) and isinstance(link.get("id"), str):
+        return link["id"]
+    return None
+
+
+def credited_artists(credit: Any) -> list[str]:
+    """The artist ids of an artist credit, in credit order, without repeats."""
+    found: dict[str, None] = {}
+    for part in credit if isinstance(credit, list) else ():
+        artist = ref(part.get("artist")) if isinstance(part, Mapping) else None
+        if artist:
+            found[artist] = None
+    return list(found)
+
+
+def medium_tracks(medium: Any) -> list[Mapping[str, Any]]:
+    tracks = medium.get("tracks") if isinstance(medium, Mapping) else None
+    return [track for track in tracks or () if isinstance(track, Mapping)]
+
+
+def track_count(medium: Any) -> int:
+    """A medium's tracks: those listed, else its ``track-count`` (a body fetched with inc=media only)."""
+    listed = len(medium_tracks(medium))
+    declared = medium.get("track-count") if isinstance(medium, Mapping) else None
+    return listed or (declared if isinstance(declared, int) else 0)
 
 
 def guess_entity(doc: Mapping[str, Any]) -> str:
@@ -51,9 +81,24 @@ def guess_entity(doc: Mapping[str, Any]) -> str:
     raise ValueError(f"cannot tell which entity this document is (keys: {sorted(doc)[:8]})")
 
 
+def documents_in_folder(folder: "Traversable") -> Iterator[tuple[str, Doc]]:
+    """(entity type, body) for every WS/2 lookup body (``*.json`` with an ``id``) in a folder and its
+    subfolders, in path order. Other JSON (search results, browse pages, errors) is passed over.
+
+    Takes a ``Path`` or an ``importlib.resources`` folder (an installed wheel's data)."""
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from documents_in_folder(entry)
+        elif entry.name.endswith(".json"):
+            body = json.loads(entry.read_text(encoding="utf-8"))
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                yield guess_entity(body), body
+
+
 @dataclass
 class Corpus:
-    """Entities by id, plus merged (redirected) ids per entity type."""
+    """Entities by id, merged (redirected) ids per entity type, and which
+    entities are stored from a whole lookup body (nested views never change those)."""
 
     artists: dict[str, Doc] = field(default_factory=dict)
     labels: dict[str, Doc] = field(default_factory=dict)
@@ -61,6 +106,7 @@ class Corpus:
     releases: dict[str, Doc] = field(default_factory=dict)
     recordings: dict[str, Doc] = field(default_factory=dict)
     redirects: dict[str, dict[str, str]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
+    whole: set[tuple[str, str]] = field(default_factory=set)
 
     def table(self, entity: str) -> dict[str, Doc]:
         return {
@@ -81,9 +127,9 @@ class Corpus:
     ) -> "Corpus":
         """A corpus from real WS/2 lookup bodies (dicts, or (entity, dict) pairs).
 
-        A release contributes itself, its release group, media, tracks,
-        recordings (with ISRCs), the artists of its credits and the labels of
-        its label-info; other lookups contribute themselves and their credits."""
+        A release contributes itself, its release group, tracks, recordings,
+        the artists of every credit and the labels of its label-info; other
+        lookups contribute themselves and their credits' artists."""
         corpus = cls()
         for item in documents:
             entity, doc = item if isinstance(item, tuple) else (guess_entity(item), item)
@@ -93,80 +139,61 @@ class Corpus:
         return corpus
 
     def add_document(self, entity: str, doc: Mapping[str, Any]) -> None:
-        add = {
-            "artist": self._add_artist,
-            "label": self._add_label,
-            "release-group": self._add_release_group,
-            "release": self._add_release,
-            "recording": self._add_recording,
-        }[entity]
-        add(doc)
+        """Store a whole lookup body (a copy, every field) and the entities nested in it."""
+        if entity not in ENTITIES:
+            raise ValueError(f"unknown entity type {entity!r} (known: {', '.join(ENTITIES)})")
+        doc = copy.deepcopy(dict(doc))
+        if self._store(entity, doc, whole=True) is None:
+            raise ValueError(f"a {entity} body without an id")
+        self._credit(doc.get("artist-credit"))
+        if entity != "release":
+            return
+        group = doc.get("release-group")
+        if isinstance(group, Mapping):
+            self._store("release-group", group)
+            self._credit(group.get("artist-credit"))
+        for info in doc.get("label-info") or ():
+            if isinstance(info, Mapping) and isinstance(info.get("label"), Mapping):
+                self._store("label", info["label"])
+        for medium in doc.get("media") or ():
+            for track in medium_tracks(medium):
+                self._track(track, doc)
 
-    def _add_artist(self, doc: Mapping[str, Any]) -> str:
-        stored = self.artists.setdefault(doc["id"], {})
-        stored.update(_pick(doc, ARTIST_KEYS))
-        return doc["id"]
+    def _store(self, entity: str, view: Mapping[str, Any], *, whole: bool = False) -> str | None:
+        """Keep a view of an entity; a whole body replaces what nested views left, a nested
+        view only adds the fields not known yet. Returns the id (None: the view has none)."""
+        mbid = ref(view)
+        if mbid is None:
+            return None
+        table = self.table(entity)
+        if whole:
+            table[mbid] = dict(view)
+            self.whole.add((entity, mbid))
+        elif (entity, mbid) not in self.whole:
+            stored = table.setdefault(mbid, {})
+            for key, value in view.items():
+                stored.setdefault(key, value)
+        return mbid
 
-    def _add_label(self, doc: Mapping[str, Any]) -> str:
-        stored = self.labels.setdefault(doc["id"], {})
-        stored.update(_pick(doc, LABEL_KEYS))
-        return doc["id"]
+    def _credit(self, credit: Any) -> None:
+        for part in credit if isinstance(credit, list) else ():
+            if isinstance(part, Mapping) and isinstance(part.get("artist"), Mapping):
+                self._store("artist", part["artist"])
 
-    def _credit(self, credit: Iterable[Mapping[str, Any]] | None) -> list[Doc]:
-        return [
-            {"name": part.get("name", ""), "joinphrase": part.get("joinphrase", ""),
-             "artist": self._add_artist(part["artist"])}
-            for part in credit or ()
-        ]
-
-    def _add_release_group(self, doc: Mapping[str, Any]) -> str:
-        stored = self.release_groups.setdefault(doc["id"], {"artist-credit": []})
-        stored.update(_pick(doc, RELEASE_GROUP_KEYS))
-        if doc.get("artist-credit"):
-            stored["artist-credit"] = self._credit(doc["artist-credit"])
-        return doc["id"]
-
-    def _add_recording(self, doc: Mapping[str, Any]) -> str:
-        stored = self.recordings.setdefault(doc["id"], {"artist-credit": [], "isrcs": []})
-        stored.update(_pick(doc, RECORDING_KEYS))
-        if doc.get("artist-credit"):
-            stored["artist-credit"] = self._credit(doc["artist-credit"])
-        if doc.get("isrcs"):
-            stored["isrcs"] = list(doc["isrcs"])
-        return doc["id"]
-
-    def _add_release(self, doc: Mapping[str, Any]) -> str:
-        stored = self.releases.setdefault(doc["id"], {"artist-credit": [], "label-info": [], "media": []})
-        stored.update(_pick(doc, RELEASE_KEYS))
-        credit = self._credit(doc.get("artist-credit"))
-        if credit:
-            stored["artist-credit"] = credit
-        if doc.get("release-group"):
-            stored["release-group"] = self._add_release_group(doc["release-group"])
-        if doc.get("label-info"):
-            stored["label-info"] = [
-                {"catalog-number": info.get("catalog-number"),
-                 "label": self._add_label(info["label"]) if info.get("label") else None}
-                for info in doc["label-info"]
-            ]
-        if doc.get("media"):
-            stored["media"] = [self._medium(medium, credit) for medium in doc["media"]]
-        return doc["id"]
-
-    def _medium(self, medium: Mapping[str, Any], release_credit: list[Doc]) -> Doc:
-        tracks = []
-        for track in medium.get("tracks") or ():
-            if not track.get("recording"):
-                continue  # a track without its recording cannot be linked; the real service never sends one
-            recording = dict(track["recording"])
-            if not recording.get("artist-credit"):
-                recording["artist-credit"] = track.get("artist-credit") or []
-            recording_id = self._add_recording(recording)
-            if not self.recordings[recording_id]["artist-credit"]:
-                self.recordings[recording_id]["artist-credit"] = list(release_credit)
-            tracks.append({**_pick(track, ("id", "number", "position", "title", "length")),
-                           "recording": recording_id})
-        return {**_pick(medium, ("position", "format", "title")), "tracks": tracks}
+    def _track(self, track: Mapping[str, Any], release: Mapping[str, Any]) -> None:
+        self._credit(track.get("artist-credit"))
+        recording = track.get("recording")
+        if not isinstance(recording, Mapping):
+            return
+        recording_id = self._store("recording", recording)
+        self._credit(recording.get("artist-credit"))
+        if recording_id is None or ("recording", recording_id) in self.whole:
+            return
+        stored = self.recordings[recording_id]
+        if not stored.get("artist-credit"):  # seen without its credit: credited as its track, else its release
+            credit = track.get("artist-credit") or release.get("artist-credit")
+            if credit:
+                stored["artist-credit"] = credit
 
     # ---- indexes ----------------------------------------------------------
 
@@ -178,6 +205,10 @@ class Corpus:
         """The id that answers for mbid (itself, or the survivor of a merge), or None."""
         mbid = self.redirects.get(entity, {}).get(mbid, mbid)
         return mbid if mbid in self.table(entity) else None
+
+    def survivor(self, entity: str, mbid: str) -> str | None:
+        """The id mbid was merged into (None when it was not merged)."""
+        return self.redirects.get(entity, {}).get(mbid)
 
 
 @dataclass
@@ -199,218 +230,37 @@ class CorpusIndex:
     def build(cls, corpus: Corpus) -> "CorpusIndex":
         links: dict[str, dict[str, dict[str, None]]] = {}  # index name -> key -> ordered set of ids
 
-        def add(name: str, key: str, value: str) -> None:
-            links.setdefault(name, {}).setdefault(key, {})[value] = None
+        def add(name: str, key: str | None, value: str) -> None:
+            if key:
+                links.setdefault(name, {}).setdefault(key, {})[value] = None
 
         track_counts: dict[str, int] = {}
         for rid, recording in corpus.recordings.items():
-            for artist in {part["artist"] for part in recording["artist-credit"]}:
+            for artist in credited_artists(recording.get("artist-credit")):
                 add("recordings_by_artist", artist, rid)
-            for code in recording.get("isrcs", ()):
-                add("recordings_by_isrc", code, rid)
+            for code in recording.get("isrcs") or ():
+                add("recordings_by_isrc", code if isinstance(code, str) else None, rid)
         for rgid, group in corpus.release_groups.items():
-            for artist in {part["artist"] for part in group["artist-credit"]}:
+            for artist in credited_artists(group.get("artist-credit")):
                 add("release_groups_by_artist", artist, rgid)
         for release_id, release in corpus.releases.items():
-            for artist in {part["artist"] for part in release["artist-credit"]}:
+            for artist in credited_artists(release.get("artist-credit")):
                 add("releases_by_artist", artist, release_id)
-            for info in release["label-info"]:
-                if info["label"]:
-                    add("releases_by_label", info["label"], release_id)
-            if release.get("release-group"):
-                add("releases_by_release_group", release["release-group"], release_id)
-                add("release_groups_by_release", release_id, release["release-group"])
-            for medium in release["media"]:
-                for track in medium["tracks"]:
-                    add("recordings_by_release", release_id, track["recording"])
-                    add("releases_by_recording", track["recording"], release_id)
-            track_counts[release_id] = sum(len(m["tracks"]) for m in release["media"])
+            for info in release.get("label-info") or ():
+                if isinstance(info, Mapping):
+                    add("releases_by_label", ref(info.get("label")), release_id)
+            group_id = ref(release.get("release-group"))
+            if group_id:
+                add("releases_by_release_group", group_id, release_id)
+                add("release_groups_by_release", release_id, group_id)
+            media = release.get("media") or ()
+            for medium in media:
+                for track in medium_tracks(medium):
+                    recording_id = ref(track.get("recording"))
+                    if recording_id:
+                        add("recordings_by_release", release_id, recording_id)
+                        add("releases_by_recording", recording_id, release_id)
+            track_counts[release_id] = sum(track_count(medium) for medium in media)
         names = [f.name for f in fields(cls) if f.name != "track_counts"]
         return cls(**{name: {key: list(ids) for key, ids in links.get(name, {}).items()} for name in names},
                    track_counts=track_counts)
-
-
-# ---- rendering --------------------------------------------------------------
-
-
-class Renderer:
-    """Turns stored entities into WS/2 JSON bodies for a given set of includes."""
-
-    def __init__(self, corpus: Corpus, includes: Iterable[str]):
-        self.corpus = corpus
-        self.inc = frozenset(includes)
-
-    def credit(self, credit: list[Doc]) -> list[Doc]:
-        return [
-            {"name": part["name"], "joinphrase": part["joinphrase"],
-             "artist": _pick(self.corpus.artists[part["artist"]], ("id", "name", "sort-name", "type",
-                                                                   "disambiguation"))}
-            for part in credit
-        ]
-
-    def artist(self, artist_id: str) -> Doc:
-        return dict(self.corpus.artists[artist_id])
-
-    def label(self, label_id: str) -> Doc:
-        return dict(self.corpus.labels[label_id])
-
-    def release_group(self, rgid: str) -> Doc:
-        stored = self.corpus.release_groups[rgid]
-        body = _pick(stored, RELEASE_GROUP_KEYS)
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        return body
-
-    def recording(self, rid: str) -> Doc:
-        stored = self.corpus.recordings[rid]
-        body = _pick(stored, RECORDING_KEYS)
-        if "isrcs" in self.inc:
-            body["isrcs"] = list(stored.get("isrcs", ()))
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        return body
-
-    def release(self, release_id: str) -> Doc:
-        stored = self.corpus.releases[release_id]
-        body = _pick(stored, RELEASE_KEYS)
-        if "artist-credits" in self.inc:
-            body["artist-credit"] = self.credit(stored["artist-credit"])
-        if "release-groups" in self.inc and stored.get("release-group"):
-            body["release-group"] = self.release_group(stored["release-group"])
-        if "labels" in self.inc:
-            body["label-info"] = [
-                {"catalog-number": info["catalog-number"],
-                 "label": self.label(info["label"]) if info["label"] else None}
-                for info in stored["label-info"]
-            ]
-        if "media" in self.inc or "recordings" in self.inc:
-            body["media"] = [self.medium(medium) for medium in stored["media"]]
-        return body
-
-    def medium(self, stored: Doc) -> Doc:
-        body = {**_pick(stored, ("position", "format", "title")), "track-count": len(stored["tracks"])}
-        if "recordings" in self.inc:
-            body["track-offset"] = 0
-            body["tracks"] = [
-                {**_pick(track, ("id", "number", "position", "title", "length")),
-                 "recording": self.recording(track["recording"])}
-                for track in stored["tracks"]
-            ]
-        return body
-
-    def entity(self, entity: str, mbid: str) -> Doc:
-        return {
-            "artist": self.artist,
-            "label": self.label,
-            "release-group": self.release_group,
-            "release": self.release,
-            "recording": self.recording,
-        }[entity](mbid)
-
-
-def plural(entity: str) -> str:
-    return entity + "s"
-
-
-def lookup_body(corpus: Corpus, entity: str, mbid: str, includes: Iterable[str]) -> Doc | None:
-    """A lookup response, or None when the id (after redirects) is unknown.
-
-    Linked lists asked for with inc= are capped at 25, as on the real service."""
-    found = corpus.resolve(entity, mbid)
-    if found is None:
-        return None
-    includes = frozenset(includes)
-    renderer = Renderer(corpus, includes)
-    body = renderer.entity(entity, found)
-    index = corpus.index
-    linked = {
-        ("artist", "recordings"): ("recording", index.recordings_by_artist),
-        ("artist", "releases"): ("release", index.releases_by_artist),
-        ("artist", "release-groups"): ("release-group", index.release_groups_by_artist),
-        ("label", "releases"): ("release", index.releases_by_label),
-        ("release-group", "releases"): ("release", index.releases_by_release_group),
-        ("recording", "releases"): ("release", index.releases_by_recording),
-    }
-    plain = Renderer(corpus, includes & {"artist-credits"})
-    for (owner, inc), (target, mapping) in linked.items():
-        if owner == entity and inc in includes:
-            body[plural(target)] = [plain.entity(target, i) for i in mapping.get(found, [])[:LOOKUP_LIST_CAP]]
-    return body
-
-
-BROWSE_LINKS: dict[str, dict[str, str]] = {
-    "recording": {"artist": "recordings_by_artist", "release": "recordings_by_release"},
-    "release": {"artist": "releases_by_artist", "label": "releases_by_label",
-                "recording": "releases_by_recording", "release-group": "releases_by_release_group"},
-    "release-group": {"artist": "release_groups_by_artist", "release": "release_groups_by_release"},
-}
-
-
-def release_matches(corpus: Corpus, release_id: str, types: frozenset[str], statuses: frozenset[str]) -> bool:
-    release = corpus.releases[release_id]
-    if statuses and (release.get("status") or "").lower() not in statuses:
-        return False
-    if types:
-        group = corpus.release_groups.get(release.get("release-group") or "", {})
-        if not group_types(group) & types:
-            return False
-    return True
-
-
-def group_types(group: Mapping[str, Any]) -> set[str]:
-    """A release group's primary and secondary types, lower-cased as the type= filter spells them."""
-    return {(group.get("primary-type") or "").lower()} | {t.lower() for t in group.get("secondary-types") or ()}
-
-
-def browse_ids(corpus: Corpus, entity: str, linked: str, mbid: str,
-               types: frozenset[str] = frozenset(), statuses: frozenset[str] = frozenset()) -> list[str] | None:
-    """Every id a browse would page through, or None when the linked entity is unknown."""
-    found = corpus.resolve(linked, mbid)
-    if found is None:
-        return None
-    ids = getattr(corpus.index, BROWSE_LINKS[entity][linked]).get(found, [])
-    if entity == "release" and (types or statuses):
-        ids = [i for i in ids if release_matches(corpus, i, types, statuses)]
-    if entity == "release-group" and types:
-        ids = [i for i in ids if group_types(corpus.release_groups[i]) & types]
-    return ids
-
-
-def cut_to_track_budget(ids: list[str], track_counts: Mapping[str, int], budget: int) -> list[str]:
-    """The leading releases whose tracks fit the budget: at least one, never a partial release."""
-    page: list[str] = []
-    total = 0
-    for release_id in ids:
-        total += track_counts.get(release_id, 0)
-        if page and total > budget:
-            break
-        page.append(release_id)
-    return page
-
-
-def browse_body(corpus: Corpus, entity: str, ids: list[str], offset: int, limit: int,
-                includes: Iterable[str]) -> Doc:
-    """One browse page: ``<entity>-count``, ``<entity>-offset`` and the items.
-
-    Release pages with inc=recordings hold at most 500 tracks, as on the real
-    service, so callers must advance offset by the items actually returned."""
-    includes = frozenset(includes)
-    page = ids[offset:offset + limit]
-    if entity == "release" and "recordings" in includes:
-        page = cut_to_track_budget(page, corpus.index.track_counts, TRACKS_PER_RELEASE_PAGE)
-    renderer = Renderer(corpus, includes)
-    return {
-        f"{entity}-count": len(ids),
-        f"{entity}-offset": offset,
-        plural(entity): [renderer.entity(entity, i) for i in page],
-    }
-
-
-def isrc_body(corpus: Corpus, code: str, includes: Iterable[str]) -> Doc | None:
-    """``{"isrc", "recordings"}`` for an ISRC, or None when no recording carries it."""
-    ids = corpus.index.recordings_by_isrc.get(code)
-    if not ids:
-        return None
-    includes = frozenset(includes)
-    renderer = Renderer(corpus, includes | {"artist-credits"} if "artists" in includes else includes)
-    return {"isrc": code, "recordings": [renderer.recording(i) for i in ids]}

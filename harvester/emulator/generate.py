@@ -159,7 +159,8 @@ class Generator:
                     "title": self.corpus.recordings[recording_id]["title"],
                     "length": self.corpus.recordings[recording_id]["length"], "recording": recording_id,
                 })
-            media.append({"position": position, "format": rng.choice(FORMATS), "title": "", "tracks": medium_tracks})
+            media.append({"position": position, "format": rng.choice(FORMATS), "title": "", "track-count": tracks,
+                          "track-offset": 0, "tracks": medium_tracks})
         label_info = [] if not labels or rng.random() < 0.1 else [
             {"catalog-number": rng.choice([None, f"{rng.choice(ALPHANUM)}{rng.choice(ALPHANUM)}-{rng.randint(1, 9999)}"]),
              "label": rng.choice(labels)}

@@ -1,8 +1,17 @@
-"""The emulator's HTTP side: WS/2 routes, the per-IP rate limit, fault injection and a request log.
+"""The emulator's HTTP side: applications mounted on path prefixes, behind a proxy like musicbrainz.org's.
 
 Run in-process (``with Emulator(corpus) as emu: emu.url``) or as its own
-process (``python -m harvester.emulator``). Every request received is
-numbered from 1; faults are keyed by that number, and refused requests
+process (``python -m harvester.emulator``). The WS/2 application is mounted
+at ``/ws/2/``; another application (any ``Callable[[Request], Reply]``, see
+``exchange.py``) mounts on its own prefix with ``apps=`` or ``mount()``, and
+the longest matching prefix answers.
+
+In front of every application sits what musicbrainz.org's front proxy
+(openresty) does: a request without a User-Agent is refused (403); above
+the per-IP rate the answer is the proxy's per-IP 503 (``X-RateLimit-Zone: ws
+ip=...``, ``Retry-After: 1``); faults injected by request number, among them
+the proxy's load-shedding 503 (``busy``: zone ``global``, ``Retry-After:
+0``). Every request received is numbered from 1 and logged; refused requests
 count against the rate limit exactly like accepted ones, as on the public
 server.
 """
@@ -10,46 +19,30 @@ server.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Mapping
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, Mapping
+from urllib.parse import parse_qs, urlsplit
 
-import musicbrainzngs.musicbrainz as mbvocab
+from harvester.emulator.corpus import Corpus
+from harvester.emulator.exchange import App, Reply, Request, json_reply
+from harvester.emulator.ws2 import WS2App, error_reply
 
-from harvester.emulator.corpus import (
-    BROWSE_LINKS, ENTITIES, ISRC_RE, MBID_RE, Corpus, browse_body, browse_ids, isrc_body, lookup_body,
-)
-from harvester.emulator.search import search_body
-
+PROXY = "openresty"
 RATE_LIMIT_MESSAGE = ("Your requests are exceeding the allowable rate limit. Please see "
                       "http://wiki.musicbrainz.org/XMLWebService for more information.")
-FAULT_KINDS = ("503", "500", "502", "reset", "slow", "truncated", "html", "html502", "badjson")
+BUSY_MESSAGE = "The MusicBrainz web server is currently busy. Please try again later."
+NO_USER_AGENT_MESSAGE = ("Your requests are being throttled by MusicBrainz because the application you are using "
+                         "has not identified itself. Please update your application, and see "
+                         "http://musicbrainz.org/doc/XML_Web_Service/Rate_Limiting for more information.")
+FAULT_KINDS = ("503", "busy", "500", "502", "reset", "slow", "truncated", "html", "html502", "badjson")
 HTML_ERROR_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
                    b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
-DEFAULT_LIMIT = 25
-MAX_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def json_reply(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    return Reply(status, json.dumps(body, ensure_ascii=False).encode("utf-8"), headers=headers)
-
-
-def error_reply(status: int, message: str) -> Reply:
-    return json_reply(status, {"error": message})
 
 
 def parse_fault(spec: str) -> tuple[str, int]:
@@ -57,7 +50,27 @@ def parse_fault(spec: str) -> tuple[str, int]:
     kind, _, arg = spec.partition(":")
     if kind not in FAULT_KINDS:
         raise ValueError(f"unknown fault {spec!r} (known: {', '.join(FAULT_KINDS)})")
-    return kind, int(arg) if arg else 1
+    return kind, int(arg) if arg else (0 if kind == "busy" else 1)
+
+
+def ip_limited_reply(ip: str, retry_after: int = 1) -> Reply:
+    """The proxy's 503 for one IP above its rate."""
+    return json_reply(503, {"error": RATE_LIMIT_MESSAGE}, server=PROXY, headers=(
+        ("Retry-After", str(retry_after)), ("X-RateLimit-Zone", f"ws ip={ip}"),
+        ("X-RateLimit-Limit", "22"), ("X-RateLimit-Remaining", "0")))
+
+
+def busy_reply(rng: random.Random, now: float, retry_after: int = 0) -> Reply:
+    """The proxy's 503 when the whole service sheds load (nothing to do with this client's rate)."""
+    return json_reply(503, {"error": BUSY_MESSAGE}, server=PROXY, headers=(
+        ("Retry-After", str(retry_after)), ("X-RateLimit-Zone", "global"), ("X-RateLimit-Who", "global"),
+        ("X-MB-Rate-Limiter", "lua"), ("X-RateLimit-Limit", "15"),
+        ("X-RateLimit-Remaining", str(rng.randint(8, 14))), ("X-RateLimit-Reset", str(int(now) + 1))))
+
+
+def no_user_agent_reply() -> Reply:
+    return json_reply(403, {"error": NO_USER_AGENT_MESSAGE}, server=PROXY, headers=(
+        ("X-RateLimit-Who", "ua-missing"), ("X-MB-Rate-Limiter", "lua")))
 
 
 class IpRateLimit:
@@ -81,97 +94,6 @@ class IpRateLimit:
             self.next_due[ip] = max(due, now) + self.interval
             return now >= due - self.tolerance
 
-
-def split_includes(values: list[str]) -> list[str]:
-    return [inc for value in values for inc in value.replace(" ", "+").split("+") if inc]
-
-
-def parse_paging(query: Mapping[str, list[str]]) -> tuple[int, int]:
-    """(limit, offset); limit defaults to 25 and is capped at 100. ValueError if not integers."""
-    limit = int(query.get("limit", [DEFAULT_LIMIT])[0])
-    offset = int(query.get("offset", [0])[0])
-    if offset < 0:
-        raise ValueError("offset")
-    return min(max(limit, 1), MAX_LIMIT), offset
-
-
-def route(corpus: Corpus, path: str, query: Mapping[str, list[str]]) -> Reply:
-    """Answer one WS/2 GET from the corpus (no faults, no rate limit: those wrap this)."""
-    parts = [unquote(p) for p in path.split("/") if p]
-    if parts[:2] != ["ws", "2"] or len(parts) not in (3, 4):
-        return error_reply(404, "Not Found")
-    if query.get("fmt", ["json"])[0] != "json":
-        return error_reply(400, "This emulator serves fmt=json only.")
-    entity = parts[2]
-    includes = split_includes(query.get("inc", []))
-    if entity == "isrc" and len(parts) == 4:
-        return isrc_route(corpus, parts[3], includes)
-    if entity not in ENTITIES:
-        return error_reply(400, f"{entity} is not a resource this emulator serves.")
-    if len(parts) == 4:
-        return lookup_route(corpus, entity, parts[3], includes)
-    if "query" in query:
-        return search_route(corpus, entity, query)
-    return browse_route(corpus, entity, query, includes)
-
-
-def bad_include(entity: str, includes: list[str], valid: Mapping[str, list[str]]) -> Reply | None:
-    for inc in includes:
-        if inc not in valid.get(entity, ()):
-            return error_reply(400, f"{inc} is not a valid inc parameter for the {entity} resource.")
-    return None
-
-
-def lookup_route(corpus: Corpus, entity: str, mbid: str, includes: list[str]) -> Reply:
-    if not MBID_RE.match(mbid):
-        return error_reply(400, "Invalid mbid.")
-    refused = bad_include(entity, includes, mbvocab.VALID_INCLUDES)
-    if refused:
-        return refused
-    body = lookup_body(corpus, entity, mbid, includes)
-    return error_reply(404, "Not Found") if body is None else json_reply(200, body)
-
-
-def isrc_route(corpus: Corpus, code: str, includes: list[str]) -> Reply:
-    if not ISRC_RE.match(code):
-        return error_reply(400, "Invalid isrc.")
-    refused = bad_include("isrc", includes, mbvocab.VALID_INCLUDES)
-    if refused:
-        return refused
-    body = isrc_body(corpus, code, includes)
-    return error_reply(404, "Not Found") if body is None else json_reply(200, body)
-
-
-def browse_route(corpus: Corpus, entity: str, query: Mapping[str, list[str]], includes: list[str]) -> Reply:
-    links = BROWSE_LINKS.get(entity, {})
-    given = [name for name in links if name in query]
-    if len(given) != 1:
-        return error_reply(400, f"Browse {entity} needs exactly one of: {', '.join(links) or 'nothing'}.")
-    linked = given[0]
-    mbid = query[linked][0]
-    if not MBID_RE.match(mbid):
-        return error_reply(400, "Invalid mbid.")
-    refused = bad_include(entity, includes, mbvocab.VALID_BROWSE_INCLUDES)
-    if refused:
-        return refused
-    try:
-        limit, offset = parse_paging(query)
-    except ValueError:
-        return error_reply(400, "limit and offset must be non-negative integers.")
-    types = frozenset(split_includes([v.replace("|", "+") for v in query.get("type", [])]))
-    statuses = frozenset(split_includes([v.replace("|", "+") for v in query.get("status", [])]))
-    ids = browse_ids(corpus, entity, linked, mbid, types, statuses)
-    if ids is None:
-        return error_reply(404, "Not Found")
-    return json_reply(200, browse_body(corpus, entity, ids, offset, limit, includes))
-
-
-def search_route(corpus: Corpus, entity: str, query: Mapping[str, list[str]]) -> Reply:
-    try:
-        limit, offset = parse_paging(query)
-        return json_reply(200, search_body(corpus, entity, query["query"][0], offset, limit))
-    except ValueError as exc:
-        return error_reply(400, f"Invalid search: {exc}")
 
 
 class RequestLog:
@@ -197,25 +119,46 @@ class RequestLog:
 
 
 class Emulator:
-    """A WS/2 server on 127.0.0.1 (port 0: any free port) over ``corpus``.
+    """A MusicBrainz-like server on 127.0.0.1 (port 0: any free port): WS/2 over ``corpus`` at /ws/2/.
 
     rate: requests per second allowed per client IP (0 = unlimited, as a
-    mirror); faults: ``{request_number: kind}`` with kind one of
-    FAULT_KINDS (``"503:N"`` sets Retry-After N); slow_seconds: how long a
-    ``slow`` reply stalls (make it longer than the client's read timeout)."""
+    mirror); faults: ``{request_number: kind}`` with kind one of FAULT_KINDS
+    (``"503:N"`` sets Retry-After N); slow_seconds: how long a ``slow`` reply
+    stalls (make it longer than the client's read timeout); shift: items a
+    browse moves between its first and later pages (see ``ws2.py``); apps:
+    more applications by path prefix."""
 
     def __init__(self, corpus: Corpus, *, rate: float = 0.0, faults: Mapping[int, str] | None = None,
                  slow_seconds: float = 2.0, tolerance: float = 0.05, log_path: Path | str | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, shift: int = 0, apps: Mapping[str, App] | None = None):
         self.corpus = corpus
         self.faults = {number: parse_fault(spec) for number, spec in (faults or {}).items()}
         self.slow_seconds = slow_seconds
         self.limit = IpRateLimit(rate, tolerance)
         self.log = RequestLog(Path(log_path) if log_path else None)
+        self.rng = random.Random(0)
+        self.apps: dict[str, App] = {"/ws/2/": WS2App(corpus, shift=shift)}
+        for prefix, app in (apps or {}).items():
+            self.mount(prefix, app)
         self.server = ThreadingHTTPServer((host, port), make_handler(self))
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None  # a client hanging up is not news
         self.thread: threading.Thread | None = None
+
+    def mount(self, prefix: str, app: App) -> None:
+        """Answer requests whose path starts with ``prefix`` with ``app`` (the longest prefix wins)."""
+        if not prefix.startswith("/"):
+            raise ValueError(f"a mount prefix starts with /, not {prefix!r}")
+        self.apps[prefix] = app
+
+    def app_for(self, path: str) -> App | None:
+        matching = [prefix for prefix in self.apps if path.startswith(prefix) or path == prefix.rstrip("/")]
+        return self.apps[max(matching, key=len)] if matching else None
+
+    def answer(self, request: Request) -> Reply:
+        """The answer of the application the path belongs to (no proxy behaviour)."""
+        app = self.app_for(request.path)
+        return app(request) if app else error_reply(404, "Not Found")
 
     @property
     def url(self) -> str:
@@ -262,7 +205,7 @@ def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "mbharvest-ws2-emulator"
+        reply_server = PROXY
 
         def setup(self) -> None:
             super().setup()
@@ -272,37 +215,48 @@ def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             pass
 
+        def version_string(self) -> str:
+            return self.reply_server  # the Server header: the proxy's or the application's
+
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.handle_request("GET")
+
+        def do_HEAD(self) -> None:  # noqa: N802 - the stdlib's name
+            self.handle_request("HEAD")
+
+        def handle_request(self, method: str) -> None:
             arrived, arrived_mono = time.time(), time.monotonic()
             number = emulator.log.next_number()
             split = urlsplit(self.path)
-            query = parse_qs(split.query, keep_blank_values=True)
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            request = Request(method, split.path, parse_qs(split.query, keep_blank_values=True), split.query,
+                              self.headers, f"http://{host}")
             fault, retry_after = emulator.faults.get(number, ("", 1))
-            if not emulator.limit.allow(self.client_address[0], arrived_mono):
-                reply, fault = error_reply(503, RATE_LIMIT_MESSAGE), "rate-limit"
-                reply = Reply(reply.status, reply.body, headers=(("Retry-After", "1"),))
+            ip = self.client_address[0]
+            if not self.headers.get("User-Agent", "").strip():
+                reply, fault = no_user_agent_reply(), "no-user-agent"
+            elif not emulator.limit.allow(ip, arrived_mono):
+                reply, fault = ip_limited_reply(ip), "rate-limit"
             elif fault:
-                reply = fault_reply(fault, retry_after, lambda: route(emulator.corpus, split.path, query))
+                reply = fault_reply(fault, retry_after, ip, emulator, request)
             else:
-                reply = route(emulator.corpus, split.path, query)
+                reply = emulator.answer(request)
             status = 0 if fault == "reset" else reply.status
             emulator.log.add({
-                "n": number, "time": arrived, "monotonic": arrived_mono, "method": "GET", "path": self.path,
-                "status": status, "user_agent": self.headers.get("User-Agent", ""),
-                "remote": self.client_address[0], "fault": fault,
+                "n": number, "time": arrived, "monotonic": arrived_mono, "method": method, "path": self.path,
+                "status": status, "user_agent": self.headers.get("User-Agent", ""), "remote": ip, "fault": fault,
             })
             if fault == "reset":
                 self.reset_connection()
             elif fault == "slow":
                 time.sleep(emulator.slow_seconds)
-                self.send(reply)
-            elif fault == "truncated":
-                self.send(reply, cut=True)
+                self.send(reply, head=method == "HEAD")
             else:
-                self.send(reply)
+                self.send(reply, cut=fault == "truncated", head=method == "HEAD")
 
-        def send(self, reply: Reply, cut: bool = False) -> None:
+        def send(self, reply: Reply, cut: bool = False, head: bool = False) -> None:
             try:
+                self.reply_server = reply.server
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -312,7 +266,8 @@ def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
-                self.wfile.write(reply.body[: len(reply.body) // 2] if cut else reply.body)
+                if not head:
+                    self.wfile.write(reply.body[: len(reply.body) // 2] if cut else reply.body)
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
@@ -325,20 +280,21 @@ def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def fault_reply(kind: str, retry_after: int, answer: Callable[[], Reply]) -> Reply:
-    """The reply a fault produces; ``answer`` gives the normal reply that some faults spoil."""
+def fault_reply(kind: str, retry_after: int, ip: str, emulator: Emulator, request: Request) -> Reply:
+    """The reply a fault produces; some faults spoil the normal answer in delivery."""
     if kind == "503":
-        return Reply(503, json.dumps({"error": "The MusicBrainz web server is currently busy. "
-                                               "Please try again later."}).encode(),
-                     headers=(("Retry-After", str(retry_after)),))
+        return ip_limited_reply(ip, retry_after)
+    if kind == "busy":
+        return busy_reply(emulator.rng, time.time(), retry_after)
     if kind == "500":
         return error_reply(500, "Internal server error")
     if kind == "502":
-        return error_reply(502, "Bad Gateway")
+        return Reply(502, json.dumps({"error": "Bad Gateway"}).encode(), server=PROXY)
     if kind == "html":
-        return Reply(200, HTML_ERROR_PAGE.replace(b"502 Bad Gateway", b"Service Maintenance"), content_type="text/html")
+        return Reply(200, HTML_ERROR_PAGE.replace(b"502 Bad Gateway", b"Service Maintenance"), content_type="text/html",
+                     server=PROXY)
     if kind == "html502":
-        return Reply(502, HTML_ERROR_PAGE, content_type="text/html")
+        return Reply(502, HTML_ERROR_PAGE, content_type="text/html", server=PROXY)
     if kind == "badjson":
         return Reply(200, b'{"id": "5b11f4ce-a62d-471e-81fc-a69a8278c7da", "name": ')
-    return answer()  # reset, slow, truncated: the real answer, spoiled in delivery
+    return emulator.answer(request)  # reset, slow, truncated: the real answer, spoiled in delivery

@@ -45,8 +45,8 @@ HOW = """
   ledger, bookmark and `dump_import` tables), which means zero lost and zero
   extra rows; entity ids are checked for duplicates; and the requests of a
   whole kill cycle must stay <= floor + kills + 2.
-- **faults**: every emulator fault kind (`503`, `503:3` with Retry-After 3,
-  `500`, `502`, `reset`, `slow` against a 0.5 s read timeout, `truncated`,
+- **faults**: every emulator fault kind (`503`, the per-IP kind, `503:3` with
+  Retry-After 3, `busy`, the load-shedding kind with Retry-After 0, `500`, `502`, `reset`, `slow` against a 0.5 s read timeout, `truncated`,
   `html`, `html502`, `badjson`) at the first, a middle and the last request
   of a harvest of the prolific artist: the harvest completes, the database
   equals the corpus's truth, requests = floor + 1, and the faulty request is

@@ -21,7 +21,7 @@ from harvester.settings import resolve_settings
 from tests.reliability.support import CONTACT, content, integrity
 from tests.truth import artist_truth, credited, stored
 
-FAULT_KINDS = ("503", "503:3", "500", "502", "reset", "slow", "truncated", "html", "html502", "badjson")
+FAULT_KINDS = ("503", "503:3", "busy", "500", "502", "reset", "slow", "truncated", "html", "html502", "badjson")
 ATTEMPTS = 6  # the client's RetryPolicy default
 
 
