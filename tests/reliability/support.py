@@ -81,12 +81,15 @@ def integrity(path: Path) -> str:
 
 
 def completed_runs(path: Path) -> int:
-    """Ledger rows marked complete (0 before the database exists)."""
+    """Ledger rows marked complete (0 before the database exists or has its tables: a
+    process polled while it creates them)."""
     if not path.exists():
         return 0
     db = sqlite3.connect(path)
     try:
         return db.execute("SELECT count(*) FROM harvest_run WHERE status = 'complete'").fetchone()[0]
+    except sqlite3.OperationalError:  # no such table yet
+        return 0
     finally:
         db.close()
 
