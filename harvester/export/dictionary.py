@@ -218,6 +218,11 @@ TABLES: dict[str, Table] = {
         next_offset=("INTEGER", "Offset of the next page."), total=("INTEGER", "Entities the server reported."),
         done=("BOOLEAN", "Whether the step is finished."), resolved_id=("TEXT", "MBID a redirect resolved to."),
         status=("TEXT", "Step status."), updated_at=("TIMESTAMP", "When it last moved.")), kind=INTERNAL),
+    "harvest_plan": Table("Internal: the keys of each harvest command, kept until every one is done, so that "
+                          "refresh or a rerun finishes an interrupted command.", _columns(
+        run_id=("INTEGER", "Run of the command (harvest_run.id)."), plan=("TEXT", "The plan (command and key)."),
+        position=("INTEGER", "Its place among the command's keys."),
+        done=("BOOLEAN", "Whether this key is harvested (or gone, or refused).")), kind=INTERNAL),
     # views (harvester/views.py): rows marked gone are left out, as in `mbharvest stats`
     "recording_with_isrcs": Table("Each recording not marked gone, with its length as m:ss and its ISRCs.", _columns(
         id=("TEXT", "MBID of the recording."), title=("TEXT", "Title."), artist_credit=_CREDIT,
