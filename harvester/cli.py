@@ -141,8 +141,8 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
 def _cli_edge(verbose: int, rerun: str = "everything committed so far is kept; run the same command again "
                                          "to continue") -> Iterator[None]:
     """Where everything that stops a command becomes one line and an exit
-    code: typed library errors their own, Ctrl-C and stop signals 128 + the
-    signal's number, and anything unexpected (a bug) 1, with its traceback
+    code: typed library errors their own, Ctrl-C and stop signals 1 (state
+    saved), and anything unexpected (a bug) 1, with its traceback
     under -vv and in the --log-file."""
     log = logging.getLogger("harvester")
     try:
@@ -209,8 +209,9 @@ def cli(ctx: click.Context, **setting_values):
     \b
     Setting options may be given before or after the subcommand.
     Exit codes: 0 finished (or stopped cleanly at a budget), 1 failed,
-    2 bad usage or input, 75 another run holds the database's lock,
-    130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP (state saved; rerun continues).
+    2 bad usage or input, 75 another run holds the database's lock.
+    Ctrl-C, SIGTERM and SIGHUP stop a run with its state saved (exit 1,
+    ledger `interrupted`); the same command again continues.
     """
     ctx.ensure_object(dict)
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}

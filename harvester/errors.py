@@ -88,12 +88,13 @@ class Interrupted(KeyboardInterrupt):
 
     A KeyboardInterrupt, so every stop is handled wherever Ctrl-C is: the
     page in flight is rolled back, the ledger row closed as interrupted,
-    one line printed. The exit code is the shells' 128 + the signal's number
-    (130 SIGINT, 143 SIGTERM, 129 SIGHUP)."""
+    one line printed. The exit code is the contract's 1 (the run did not
+    finish; its state is saved and a rerun continues), not the shells' 128 +
+    the signal's number: tools that drive mbharvest know only 0, 1, 2 and 75."""
 
     def __init__(self, signum: int = signal.SIGINT):
         self.signal_name = signal.Signals(signum).name
-        self.exit_code = 128 + signum
+        self.exit_code = EXIT_FAILED
         super().__init__(self.signal_name)
 
 
