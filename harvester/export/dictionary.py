@@ -163,7 +163,8 @@ TABLES: dict[str, Table] = {
         args=("JSON", "Its arguments, complete (seeds, files, options; for dump imports the dump timestamp, and "
                       "for downloaded dumps their URLs and SHA-256)."),
         started_at=("TIMESTAMP", "Start."), finished_at=("TIMESTAMP", "End (NULL while running or after a crash)."),
-        status=("TEXT", "running, finished, partial (stopped at a budget) or failed."),
+        status=("TEXT", "running, complete, partial (stopped at a budget; rerun continues), failed, or interrupted "
+                        "(stopped by a signal or killed; its committed pages are kept)."),
         requests=("INTEGER", "WS/2 requests spent."), entities_written=("INTEGER", "Entities written."),
         new=("INTEGER", "Entities seen for the first time."), updated=("INTEGER", "Entities whose data changed."),
         unchanged=("INTEGER", "Entities fetched again without change."),
