@@ -8,12 +8,13 @@ and nowhere else.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import functools
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -23,7 +24,7 @@ from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
 from harvester.dumpsync import ALREADY_IMPORTED, format_sync_progress, sync_with_settings
-from harvester.errors import HarvesterError
+from harvester.errors import HarvesterError, UsageError, as_interrupted
 from harvester.export import Archive, Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
     SEARCH_ENTITIES,
@@ -35,48 +36,75 @@ from harvester.harvest import (
 )
 from harvester.ledger import list_runs, run_lock
 from harvester.normalize import ENTITY_TYPES
-from harvester.progress import ProgressLine, format_duration
+from harvester.progress import ProgressLine, format_duration, plural
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
 from harvester.settings import resolve_settings
+from harvester.signals import stop_on_signals
 from harvester.stats import compute_stats, format_table, stats_json
 from harvester.store import open_db, pending_migrations, reading, utc_now
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-_SETTING_OPTIONS = [
-    click.option("--config", type=click.Path(dir_okay=False), default=None,
-                 help="Config file (TOML). Env MBHARVEST_CONFIG; default config/mbharvest.toml when it exists."),
-    click.option("--db", type=click.Path(dir_okay=False), default=None,
-                 help="SQLite database. Env MBHARVEST_DB; default data/musicbrainz.db."),
-    click.option("--server", default=None, metavar="URL",
-                 help="WS/2 server. Env MBHARVEST_SERVER; default https://musicbrainz.org."),
-    click.option("--rate", type=float, default=None, metavar="REQ_PER_S",
-                 help="Requests per second, shared by every process on this machine. Env MBHARVEST_RATE; "
-                      "default 1.0; 0 = unlimited (mirrors only; musicbrainz.org never above 1.0)."),
-    click.option("--contact", default=None, metavar="EMAIL_OR_URL",
-                 help="Your contact, sent in the User-Agent as MusicBrainz requires. Env MBHARVEST_CONTACT. "
-                      "Network commands refuse to run without it."),
-    click.option("--max-requests", type=int, default=None, metavar="N",
-                 help="Stop cleanly after N requests (state saved; rerun continues). Env MBHARVEST_MAX_REQUESTS."),
-    click.option("--max-runtime", type=float, default=None, metavar="SECONDS",
-                 help="Stop cleanly after this many seconds. Env MBHARVEST_MAX_RUNTIME."),
-    click.option("--connect-timeout", type=float, default=None, metavar="SECONDS",
-                 help="Connect timeout per request (default 10)."),
-    click.option("--read-timeout", type=float, default=None, metavar="SECONDS",
-                 help="Read timeout per request (default 45)."),
-    click.option("--include-supplementary/--cc0-only", default=None,
-                 help="Also keep tags, genres, ratings and annotations (CC BY-NC-SA 3.0), marked with "
-                      "their licence. Default: CC0 core data only."),
-    click.option("-v", "--verbose", count=True, default=None,
-                 help="More output: a final summary line (-v), progress details (-vv)."),
-    click.option("--log-file", type=click.Path(dir_okay=False), default=None,
-                 help="Also append log messages to this file."),
-]
-_SETTING_NAMES = (
-    "config", "db", "server", "rate", "contact", "max_requests", "max_runtime",
-    "connect_timeout", "read_timeout", "include_supplementary", "verbose", "log_file",
-)
+# Every setting as an option, in the order --help lists them.
+_SETTING_OPTIONS = {
+    "config": click.option(
+        "--config", type=click.Path(dir_okay=False), default=None,
+        help="Config file (TOML). Env MBHARVEST_CONFIG; default config/mbharvest.toml when it exists."),
+    "db": click.option("--db", type=click.Path(dir_okay=False), default=None,
+                       help="SQLite database. Env MBHARVEST_DB; default data/musicbrainz.db."),
+    "server": click.option("--server", default=None, metavar="URL",
+                           help="WS/2 server. Env MBHARVEST_SERVER; default https://musicbrainz.org."),
+    "rate": click.option(
+        "--rate", type=float, default=None, metavar="REQ_PER_S",
+        help="Requests per second, shared by every process on this machine. Env MBHARVEST_RATE; "
+             "default 1.0; 0 = unlimited (mirrors only; musicbrainz.org never above 1.0)."),
+    "contact": click.option(
+        "--contact", default=None, metavar="EMAIL_OR_URL",
+        help="Your contact, sent in the User-Agent as MusicBrainz requires. Env MBHARVEST_CONTACT. "
+             "Network commands refuse to run without it."),
+    "max_requests": click.option(
+        "--max-requests", type=int, default=None, metavar="N",
+        help="Stop cleanly after N requests (state saved; rerun continues). Env MBHARVEST_MAX_REQUESTS."),
+    "max_runtime": click.option(
+        "--max-runtime", type=float, default=None, metavar="SECONDS",
+        help="Stop cleanly after this many seconds (state saved; rerun continues). Env MBHARVEST_MAX_RUNTIME."),
+    "connect_timeout": click.option(
+        "--connect-timeout", type=float, default=None, metavar="SECONDS",
+        help="Connect timeout per request (default 10). Env MBHARVEST_CONNECT_TIMEOUT."),
+    "read_timeout": click.option(
+        "--read-timeout", type=float, default=None, metavar="SECONDS",
+        help="Read timeout per request (default 45). Env MBHARVEST_READ_TIMEOUT."),
+    "include_supplementary": click.option(
+        "--include-supplementary/--cc0-only", default=None,
+        help="Also keep tags, genres, ratings and annotations (CC BY-NC-SA 3.0), marked with "
+             "their licence. Default: CC0 core data only."),
+    "verbose": click.option("-v", "--verbose", count=True, default=None,
+                            help="More output: a final summary line (-v), progress details (-vv)."),
+    "log_file": click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+                             help="Also append log messages to this file."),
+    "dump_server": click.option(
+        "--dump-server", default=None, metavar="URL",
+        help="The json-dumps folder of a dump server. Env MBHARVEST_DUMP_SERVER, [dumps] server; default "
+             "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps."),
+    "dump_dir": click.option(
+        "--dump-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+        help="Where archives are downloaded, one folder per dump. Env MBHARVEST_DUMP_DIR, [dumps] dir; "
+             "default data/dumps."),
+    "dump_keep": click.option(
+        "--keep", "dump_keep", type=click.IntRange(min=0), default=None, metavar="N",
+        help="Downloaded dumps kept on disk after a complete import (0: none). Env MBHARVEST_DUMP_KEEP, "
+             "[dumps] keep; default 1."),
+}
+# The settings each kind of command takes (its --help lists only these). plan
+# takes harvest's, so that a harvest command line can be planned as it is.
+READING = ("config", "db", "verbose", "log_file")
+_CLIENT = ("server", "rate", "contact", "connect_timeout", "read_timeout")
+HARVESTING = ("config", "db", *_CLIENT, "max_requests", "max_runtime", "include_supplementary", "verbose",
+              "log_file")
+IMPORTING = ("config", "db", "max_runtime", "include_supplementary", "verbose", "log_file")
+SYNCING = ("config", "db", "dump_server", "dump_dir", "dump_keep", "contact", "connect_timeout", "read_timeout",
+           "max_runtime", "include_supplementary", "verbose", "log_file")
 
 
 def _given(name: str, value) -> bool:
@@ -84,10 +112,12 @@ def _given(name: str, value) -> bool:
     return value is not None and not (name == "verbose" and value == 0)
 
 
-def setting_options(fn):
-    for option in reversed(_SETTING_OPTIONS):
-        fn = option(fn)
-    return fn
+def setting_options(names: tuple[str, ...]):
+    def add(fn):
+        for name in reversed([name for name in _SETTING_OPTIONS if name in names]):
+            fn = _SETTING_OPTIONS[name](fn)
+        return fn
+    return add
 
 
 class CliError(click.ClickException):
@@ -110,48 +140,78 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
                       and (show_retries or not getattr(record, "retry", False)))
     root.addHandler(console)
     if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"--log-file {log_file}: cannot create it: a file is in the way of its folder") from None
+        except OSError as exc:
+            raise UsageError(f"--log-file {log_file}: cannot open it for writing ({exc.strerror})") from None
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         root.addHandler(handler)
 
 
-def with_settings(fn):
-    """Give a command the setting options and call it as fn(settings, **rest).
+@contextlib.contextmanager
+def _cli_edge(verbose: int, rerun: str = "everything committed so far is kept; run the same command again "
+                                         "to continue") -> Iterator[None]:
+    """Where everything that stops a command becomes one line and an exit
+    code: typed library errors their own, Ctrl-C and stop signals 1 (state
+    saved), and anything unexpected (a bug) 1, with its traceback
+    under -vv and in the --log-file."""
+    log = logging.getLogger("harvester")
+    try:
+        with stop_on_signals():
+            yield
+    except HarvesterError as exc:
+        log.info("error: %s", exc, extra={"log_file_only": True})  # click prints it on the console
+        raise CliError(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt as exc:
+        stop = as_interrupted(exc)
+        log.info("interrupted by %s", stop.signal_name, extra={"log_file_only": True})
+        raise CliError(f"interrupted by {stop.signal_name}: {rerun}", stop.exit_code) from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+        raise  # click's own, and a closed stdout (click exits quietly)
+    except Exception as exc:
+        if verbose >= 2:
+            raise
+        log.error("internal error", exc_info=True, extra={"log_file_only": True})
+        raise CliError(f"internal error ({type(exc).__name__}: {exc}): a bug in mbharvest; please report it "
+                       "with the output of the same command run with -vv", 1) from None
+
+
+def with_settings(names: tuple[str, ...]):
+    """Give a command the setting options `names` and call it as
+    fn(settings, verbose=..., **rest).
 
     Options given after the subcommand override those given before it; the
     result goes through resolve_settings (option > env > config > default).
-    Typed library errors leave as one-line messages with their exit codes."""
+    Whatever stops it leaves as one line with its exit code (_cli_edge)."""
 
-    @setting_options
-    @click.pass_context
-    @functools.wraps(fn)
-    def wrapper(ctx: click.Context, **kwargs):
-        merged = dict((ctx.find_root().obj or {}).get("setting_options", {}))
-        for name in _SETTING_NAMES:
-            value = kwargs.pop(name)
-            if _given(name, value):
-                merged[name] = value
-        verbose = merged.pop("verbose", 0) or 0
-        log_file = merged.pop("log_file", None)
-        try:
-            _configure_logging(verbose, log_file)
-            settings = resolve_settings(merged)
-            return fn(settings, verbose=verbose, **kwargs)
-        except HarvesterError as exc:
-            logging.getLogger("harvester").info("error: %s", exc, extra={"log_file_only": True})
-            raise CliError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise CliError("interrupted: everything committed so far is kept; run the same command again "
-                           "to continue", 1) from None
+    def decorate(fn):
+        @setting_options(names)
+        @click.pass_context
+        @functools.wraps(fn)
+        def wrapper(ctx: click.Context, **kwargs):
+            merged = dict((ctx.find_root().obj or {}).get("setting_options", {}))
+            for name in names:
+                value = kwargs.pop(name)
+                if _given(name, value):
+                    merged[name] = value
+            verbose = merged.pop("verbose", 0) or 0
+            log_file = merged.pop("log_file", None)
+            with _cli_edge(verbose):
+                _configure_logging(verbose, log_file)
+                return fn(resolve_settings(merged), verbose=verbose, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="mbharvest")
-@setting_options
+@setting_options(tuple(_SETTING_OPTIONS))
 @click.pass_context
 def cli(ctx: click.Context, **setting_values):
     """Harvest open MusicBrainz metadata (CC0) into SQLite, politely.
@@ -165,6 +225,8 @@ def cli(ctx: click.Context, **setting_values):
     Setting options may be given before or after the subcommand.
     Exit codes: 0 finished (or stopped cleanly at a budget), 1 failed,
     2 bad usage or input, 75 another run holds the database's lock.
+    Ctrl-C, SIGTERM and SIGHUP stop a run with its state saved (exit 1,
+    ledger `interrupted`); the same command again continues.
     """
     ctx.ensure_object(dict)
     ctx.obj["setting_options"] = {name: value for name, value in setting_values.items() if _given(name, value)}
@@ -172,26 +234,35 @@ def cli(ctx: click.Context, **setting_values):
 
 # -- harvest and plan ---------------------------------------------------------
 
+# target -> (metavar, what a harvest brings, the same in a few words for command lists)
 _KEY_HELP = {
     "artist": ("MBID...", "the artist, its release groups, its releases with media, tracks, labels and release "
                           "groups, and its recordings (also featured ones and ones on no release) with ISRCs "
-                          "and artist credits"),
-    "label": ("MBID...", "the label and its releases with tracks, recordings and ISRCs"),
-    "release-group": ("MBID...", "the release group and its releases with tracks, recordings and ISRCs"),
-    "release": ("MBID...", "the release with its media, tracks, recordings, ISRCs, labels and release group"),
-    "recording": ("MBID...", "the recording with its ISRCs and artist credit"),
-    "isrc": ("CODE...", "every recording carrying each ISRC; invalid codes are reported, never sent"),
+                          "and artist credits", "an artist, its releases, recordings and ISRCs"),
+    "label": ("MBID...", "the label and its releases with tracks, recordings and ISRCs",
+              "a label and its releases"),
+    "release-group": ("MBID...", "the release group and its releases with tracks, recordings and ISRCs",
+                      "a release group and its releases"),
+    "release": ("MBID...", "the release with its media, tracks, recordings, ISRCs, labels and release group",
+                "a release with its tracks, recordings and ISRCs"),
+    "recording": ("MBID...", "the recording with its ISRCs and artist credit", "a recording with its ISRCs"),
+    "isrc": ("CODE...", "every recording carrying each ISRC; invalid codes are reported, never sent",
+             "the recordings carrying each ISRC"),
 }
 
 
+
 def _collect_keys(target: str, keys: tuple[str, ...], from_file) -> tuple[list[str], list[str]]:
-    raw = list(keys)
+    raw, unreadable = list(keys), []
     if from_file is not None:
-        raw += read_key_file(from_file)
-    if not raw:
+        name = getattr(from_file, "name", "-")
+        from_lines, unreadable = read_key_file(from_file, "standard input" if name in ("-", "<stdin>") else name)
+        raw += from_lines
+    if not raw and not unreadable:
         raise CliError(f"give at least one {_KEY_HELP[target][0].rstrip('.')}"
                        + (" or --from-file" if target == "isrc" else ""), 2)
     valid, problems = check_keys(target, raw)
+    problems = unreadable + problems
     for problem in problems:
         click.echo(f"skipped: {problem}", err=True)
     if not valid:
@@ -218,17 +289,19 @@ def _report_outcome(name: str, outcome, problems: list[str], verbose: int, *, qu
             click.echo(message, err=True)
     for failure in outcome.failed_keys:
         click.echo(f"failed: {failure}", err=True)
-    _summary(verbose, f"{name}: {outcome.status}, {outcome.requests} requests, {outcome.pages} pages, "
-                      f"{outcome.entities_written:,} entities written, {len(outcome.gone_keys)} gone"
-                      + (f", {outcome.invalid_isrcs} invalid ISRCs left out" if outcome.invalid_isrcs else "")
+    _summary(verbose, f"{name}: {outcome.status}, {plural(outcome.requests, 'request')}, "
+                      f"{plural(outcome.pages, 'page')}, {plural(outcome.entities_written, 'entity', 'entities')} "
+                      f"written, {len(outcome.gone_keys):,} gone"
+                      + (f", {plural(outcome.invalid_isrcs, 'invalid ISRC')} left out" if outcome.invalid_isrcs
+                         else "")
                       + (f" ({outcome.stop_reason}; run it again to continue)" if outcome.stop_reason else "")
                       + f" [run {outcome.run_id}]")
     if outcome.failed_keys:
-        raise CliError(f"{len(outcome.failed_keys)} key(s) failed", 1)
+        raise CliError(f"{plural(len(outcome.failed_keys), 'key')} failed", 1)
     if outcome.gone_keys and not outcome.done_keys and outcome.status == "complete" and not quiet_gone:
         raise CliError("nothing harvested: every key is gone", 1)
     if problems:
-        raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+        raise CliError(f"{plural(len(problems), 'malformed key')} skipped", 2)
 
 
 def _run(settings, target: str, plans: list, args: dict, problems: list[str], verbose: int) -> None:
@@ -244,18 +317,20 @@ def _show_plan(settings, plans: list) -> None:
     for item in estimates:
         step = item.step
         what = f"{step.kind} {step.entity}" + (f" by {step.linked}" if step.linked else "")
-        items = "" if item.items is None else f"{item.items:,} items, "
-        click.echo(f"{item.plan}  {what}: {items}{item.requests:,} requests")
+        items = "" if item.items is None else f"{plural(item.items, 'item')}, "
+        click.echo(f"{item.plan}  {what}: {items}{plural(item.requests, 'request')}")
     total = sum(item.requests for item in estimates)
     seconds = total / settings.rate if settings.rate else 0.0
-    click.echo(f"total: {total:,} requests, about {format_duration(seconds)} at {settings.rate:g} req/s "
-               f"(the estimate itself used {client.requests_made} requests)")
+    pace = (f"about {format_duration(seconds)} at {settings.rate:g} req/s" if settings.rate
+            else "no rate limit (--rate 0): as fast as the server answers")
+    click.echo(f"total: {plural(total, 'request')}, {pace} "
+               f"(the estimate itself used {plural(client.requests_made, 'request')})")
     if seconds > 86400:
         click.echo("This needs more than a day of requests: import the JSON dumps instead "
                    "(mbharvest import-dump; https://data.metabrainz.org/pub/musicbrainz/data/json-dumps/).")
 
 
-@cli.group(context_settings=CONTEXT_SETTINGS)
+@cli.group(context_settings=CONTEXT_SETTINGS, short_help="Pull a slice of MusicBrainz in, resumably.")
 def harvest():
     """Pull a slice of MusicBrainz into the database, resumably.
 
@@ -273,7 +348,7 @@ def harvest():
     """
 
 
-@cli.group(context_settings=CONTEXT_SETTINGS)
+@cli.group(context_settings=CONTEXT_SETTINGS, short_help="Requests and time a harvest would take.")
 def plan():
     """Requests and time a harvest would take, from a few cheap count probes.
 
@@ -282,12 +357,13 @@ def plan():
     """
 
 
-_FROM_FILE = click.option("--from-file", type=click.File("r", encoding="utf-8"), default=None,
-                          help="Also read ISRCs from FILE (one per line, # comments), or - for standard input.")
+_FROM_FILE = click.option("--from-file", type=click.File("rb"), default=None,
+                          help="Also read ISRCs from FILE (UTF-8, one per line, # comments), or - for standard "
+                               "input.")
 
 
 def _key_command(group: click.Group, target: str, run: bool) -> None:
-    metavar, collects = _KEY_HELP[target]
+    metavar, collects, briefly = _KEY_HELP[target]
     verb = "Harvest" if run else "Estimate the requests to harvest"
 
     def command(settings, verbose, keys, from_file=None):
@@ -298,22 +374,28 @@ def _key_command(group: click.Group, target: str, run: bool) -> None:
         else:
             _show_plan(settings, plans)
             if problems:
-                raise CliError(f"{len(problems)} malformed key(s) skipped", 2)
+                raise CliError(f"{plural(len(problems), 'malformed key')} skipped", 2)
 
-    command = with_settings(command)
+    command = with_settings(HARVESTING)(command)
     if target == "isrc":
         command = _FROM_FILE(command)
     command = click.argument("keys", nargs=-1, metavar=metavar)(command)
-    group.command(target, help=f"{verb} {collects}.", context_settings=CONTEXT_SETTINGS)(command)
+    keys_are = ("Codes with or without hyphens, or MusicBrainz ISRC page addresses "
+                "(https://musicbrainz.org/isrc/<code>)." if target == "isrc" else
+                f"MBIDs, or MusicBrainz page addresses pasted from a browser (https://musicbrainz.org/{target}/<mbid>).")
+    group.command(target, help=f"{verb} {collects}.\n\n{keys_are}", context_settings=CONTEXT_SETTINGS,
+                  short_help=(briefly[0].upper() + briefly[1:] if run else f"Requests for {briefly}")
+                  + ".")(command)
 
 
 def _search_command(group: click.Group, run: bool) -> None:
-    @group.command("search", context_settings=CONTEXT_SETTINGS)
+    @group.command("search", context_settings=CONTEXT_SETTINGS,
+                   short_help="Every page of a search." if run else "Requests for every page of a search.")
     @click.argument("entity", type=click.Choice(SEARCH_ENTITIES))
     @click.argument("query")
     @click.option("--max-results", type=click.IntRange(min=1), default=None,
                   help="Stop after N results (default: every page).")
-    @with_settings
+    @with_settings(HARVESTING)
     def command(settings, verbose, entity, query, max_results):
         """Every page of a search (Lucene syntax, e.g. 'isrc:GBAHS1100095' or 'artist:Nirvana')."""
         plans = [plan_for("search", query, max_results=max_results, search_entity=entity)]
@@ -333,8 +415,8 @@ _search_command(plan, run=False)
 
 # -- refresh ------------------------------------------------------------------
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
-@with_settings
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="Keep the database current: the cron job.")
+@with_settings(HARVESTING)
 def refresh(settings, verbose):
     """Keep the database current: the cron entry point.
 
@@ -353,10 +435,10 @@ def refresh(settings, verbose):
 
 # -- the run ledger -----------------------------------------------------------
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="The run ledger.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of runs.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N runs.")
-@with_settings
+@with_settings(READING)
 def runs(settings, verbose, as_json, limit):
     """The run ledger: every harvest, refresh and import with its status and counts."""
     with reading(settings.db) as db:
@@ -367,7 +449,7 @@ def runs(settings, verbose, as_json, limit):
     if not rows:
         click.echo("no runs yet")
     for row in rows:
-        click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':9} "
+        click.echo(f"{row['id']:>5}  {row['started_at'] or '':20}  {row['status'] or '':11} "
                    f"{row['requests'] or 0:>7} req  {row['entities_written'] or 0:>9,} entities  {row['command']}"
                    + (f"  ({row['error']})" if row['error'] else ""))
 
@@ -388,7 +470,7 @@ def _report_export(verbose: int, what: str, rows: int, tables: int, out: Path, l
         click.echo(f"{stripped_documents:,} raw documents exported without their supplementary fields", err=True)
     for path in removed:
         click.echo(f"removed {path} (from an earlier export; not part of this one)", err=True)
-    _summary(verbose, f"{what}: {rows:,} rows in {tables} tables -> {out}")
+    _summary(verbose, f"{what}: {plural(rows, 'row')} in {plural(tables, 'table')} -> {out}")
 
 
 _OUT_DIR = click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
@@ -401,7 +483,7 @@ _SUPPLEMENTARY_DATA = click.option(
          "NonCommercial. Default: CC0 core data only.")
 
 
-@cli.group(context_settings=CONTEXT_SETTINGS)
+@cli.group(context_settings=CONTEXT_SETTINGS, short_help="CSV, Parquet, Datasette metadata, BagIt.")
 def export():
     """Export the database: CSV, Parquet, Datasette metadata, BagIt package.
 
@@ -411,11 +493,11 @@ def export():
     """
 
 
-@export.command("csv")
+@export.command("csv", short_help="One UTF-8 CSV per table.")
 @_OUT_DIR
 @_DOCUMENTS
 @_SUPPLEMENTARY_DATA
-@with_settings
+@with_settings(READING)
 def export_csv_command(settings, verbose, out, documents, include_supplementary_data):
     """One UTF-8 CSV per table, with a header row, streamed, and a
     datapackage.json (Frictionless) declaring every column's type.
@@ -429,11 +511,11 @@ def export_csv_command(settings, verbose, out, documents, include_supplementary_
                    result.stripped_documents, result.removed)
 
 
-@export.command("parquet")
+@export.command("parquet", short_help="One Parquet file per table (needs pyarrow).")
 @_OUT_DIR
 @_DOCUMENTS
 @_SUPPLEMENTARY_DATA
-@with_settings
+@with_settings(READING)
 def export_parquet_command(settings, verbose, out, documents, include_supplementary_data):
     """One Parquet file per table, typed by the data dictionary
     (timestamps UTC, booleans, codes as text), in row groups, and a
@@ -446,10 +528,10 @@ def export_parquet_command(settings, verbose, out, documents, include_supplement
                    result.stripped_documents, result.removed)
 
 
-@export.command("datasette-metadata")
+@export.command("datasette-metadata", short_help="Titles, descriptions and licences for Datasette.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Where to write (default: metadata.json next to the database).")
-@with_settings
+@with_settings(READING)
 def export_datasette_metadata_command(settings, verbose, out):
     """Datasette metadata: descriptions of every table, view and column,
     internal tables hidden, facets, licence per table, source, and canned
@@ -461,8 +543,9 @@ def export_datasette_metadata_command(settings, verbose, out):
     _summary(verbose, f"wrote {path}; run: datasette {settings.db} -m {path} --setting suggest_facets off")
 
 
-@export.command("bagit")
-@_OUT_DIR
+@export.command("bagit", short_help="A BagIt package with SHA-256 manifests.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder for the bag: must not exist yet, or be empty (built beside it, then renamed into place).")
 @click.option("--format", "payload_format", type=click.Choice(["sqlite", "csv"]), default="sqlite",
               show_default=True, help="Payload: a consistent copy of the database, or one CSV per table.")
 @_DOCUMENTS
@@ -471,7 +554,7 @@ def export_datasette_metadata_command(settings, verbose, out):
               help="Your archive, for bag-info's Source-Organization (default: [archive] organization).")
 @click.option("--contact-name", default=None, metavar="NAME", help="Default: [archive] contact_name.")
 @click.option("--contact-email", default=None, metavar="EMAIL", help="Default: [archive] contact_email.")
-@with_settings
+@with_settings(READING)
 def export_bagit_command(settings, verbose, out, payload_format, documents, include_supplementary_data,
                          organization, contact_name, contact_email):
     """A BagIt 1.0 package: the data, a README data card with the full
@@ -496,9 +579,9 @@ def export_bagit_command(settings, verbose, out, payload_format, documents, incl
 
 # -- statistics and the report ------------------------------------------------
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="Catalogue figures: counts, ISRCs, lengths, years.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the keys are in the README).")
-@with_settings
+@with_settings(READING)
 def stats(settings, verbose, as_json):
     """Catalogue figures: counts, ISRCs, lengths, releases per year.
 
@@ -508,10 +591,10 @@ def stats(settings, verbose, as_json):
     click.echo(stats_json(figures) if as_json else format_table(figures))
 
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="Markdown + HTML report with plots, against the claims.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Folder for report.md, report.html and the PNG plots (default: report/ beside the database).")
-@with_settings
+@with_settings(READING)
 def report(settings, verbose, out_dir):
     """Markdown + HTML report with PNG plots, side by side with the published claims.
 
@@ -522,8 +605,8 @@ def report(settings, verbose, out_dir):
     _summary(verbose, f"report: {len(written)} files in {target} ({', '.join(p.name for p in written)})")
 
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
-@with_settings
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="Bring an older database to this release's shape.")
+@with_settings(READING)
 def upgrade(settings, verbose):
     """Bring a database made by an earlier mbharvest to this release's shape.
 
@@ -543,7 +626,7 @@ def upgrade(settings, verbose):
 
 # -- the offline demo ---------------------------------------------------------
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(context_settings=CONTEXT_SETTINGS, short_help="The whole cycle offline, on bundled real data.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_DEMO_OUT), show_default=True,
               metavar="DIR", help="Folder for demo.db and demo-report/ (an earlier demo.db there is replaced).")
 def demo(out_dir):
@@ -556,12 +639,8 @@ def demo(out_dir):
     recordings and ISRCs. Then prints the statistics and writes the report.
     Needs no network and no contact; setting options do not apply to it.
     """
-    try:
+    with _cli_edge(0, rerun="run mbharvest demo again to start afresh"):
         result = run_demo(out_dir, say=click.echo)
-    except HarvesterError as exc:
-        raise CliError(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise CliError("interrupted: run mbharvest demo again to start afresh", 1) from None
     click.echo("")
     click.echo(format_table(result.stats))
     click.echo("")
@@ -570,7 +649,7 @@ def demo(out_dir):
     click.echo(next_steps())
 
 
-@cli.command("import-dump")
+@cli.command("import-dump", short_help="Import MusicBrainz JSON dumps, resumably.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--entity", "entity_type", type=click.Choice(ENTITY_TYPES), default=None,
               help="Entity type of a bare JSON Lines file (else taken from mbdump/<entity>).")
@@ -582,7 +661,7 @@ def demo(out_dir):
               help="Pass over malformed lines (reported with their numbers) instead of stopping.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_LINES, show_default=True,
               help="Lines per transaction (a batch also closes at 24 MB of JSON or after about two seconds).")
-@with_settings
+@with_settings(IMPORTING)
 def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,
                         batch_size):
     """Import MusicBrainz JSON dumps: <entity>.tar.xz as published, an
@@ -621,19 +700,11 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
 
 # -- sync-dumps -----------------------------------------------------------------
 
-@cli.command("sync-dumps", context_settings=CONTEXT_SETTINGS)
+@cli.command("sync-dumps", context_settings=CONTEXT_SETTINGS,
+             short_help="Keep a full copy current from the JSON dumps: their cron job.")
 @click.argument("entity_types", nargs=-1, type=click.Choice(ENTITY_TYPES), metavar="[ENTITY]...")
-@click.option("--dump-server", default=None, metavar="URL",
-              help="The json-dumps folder of a dump server. Env MBHARVEST_DUMP_SERVER, [dumps] server; default "
-                   "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps.")
-@click.option("--dump-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Where archives are downloaded, one folder per dump. Env MBHARVEST_DUMP_DIR, [dumps] dir; "
-                   "default data/dumps.")
-@click.option("--keep", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Downloaded dumps kept on disk after a complete import (0: none). Env MBHARVEST_DUMP_KEEP, "
-                   "[dumps] keep; default 1.")
-@with_settings
-def sync_dumps_command(settings, verbose, entity_types, dump_server, dump_dir, keep):
+@with_settings(SYNCING)
+def sync_dumps_command(settings, verbose, entity_types):
     """Keep a full copy current from the official JSON dumps: the cron job
     for a whole catalogue (new dumps appear Wednesdays and Saturdays).
 
@@ -651,9 +722,6 @@ def sync_dumps_command(settings, verbose, entity_types, dump_server, dump_dir, k
     Quiet unless -v or something is wrong. See README, "Keeping a full copy
     current from the dumps".
     """
-    given = {"dump_server": dump_server.rstrip("/") if dump_server else None,
-             "dump_dir": Path(dump_dir) if dump_dir else None, "dump_keep": keep}
-    settings = dataclasses.replace(settings, **{name: value for name, value in given.items() if value is not None})
     progress = ProgressLine(format_sync_progress)
 
     def on_result(result: DumpResult) -> None:

@@ -41,7 +41,7 @@ from harvester import ledger
 from harvester.client import (RETRY_STATUSES, RetryPolicy, TransientFailure, check_contact,
                               describe_network_failure, parse_retry_after, server_host, user_agent)
 from harvester.dumps import DumpResult, ImportOptions, Progress, format_progress, import_dumps
-from harvester.errors import DatabaseError, HarvesterError, RequestFailed
+from harvester.errors import DatabaseError, HarvesterError, RequestFailed, as_interrupted
 from harvester.normalize import ENTITY_TYPES, TABLE_OF
 from harvester.progress import format_duration
 from harvester.settings import Settings
@@ -404,7 +404,7 @@ class SyncOutcome:
 
     run_id: int
     dump: str | None = None
-    status: str = ledger.RUNNING  # complete, partial, failed, already-imported
+    status: str = ledger.RUNNING  # complete, partial, failed, interrupted, already-imported
     requests: int = 0
     downloaded: list[str] = field(default_factory=list)
     bytes_downloaded: int = 0
@@ -631,7 +631,7 @@ def _finish(db: sqlite_utils.Database, outcome: SyncOutcome, args: dict[str, Any
     status = ledger.COMPLETE if outcome.status == ALREADY_IMPORTED else outcome.status
     with db.atomic():
         # error is always written: the importer's own ledger row, started while
-        # this one ran, closed every `running` row as interrupted
+        # this one ran, closed every `running` row (this one too) as interrupted
         ledger.update_run(db, outcome.run_id, finished_at=utc_now(), status=status, requests=outcome.requests,
                           entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
                           unchanged=outcome.unchanged, gone=sum(outcome.gone.values()) if outcome.gone else None,
@@ -658,9 +658,14 @@ def run_sync(db: sqlite_utils.Database, fetcher: DumpFetcher, entity_types: Iter
     try:
         sync.run(entity_types)
     except BaseException as exc:
-        outcome.status = ledger.FAILED
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or a stop signal
+            outcome.status = ledger.INTERRUPTED
+            message = (f"interrupted by {as_interrupted(exc).signal_name}; everything committed is kept and "
+                       "a partial download continues where it stopped")
+        else:
+            outcome.status = ledger.FAILED
+            message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
         outcome.requests = fetcher.requests_made - requests_before
-        message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
         try:
             _finish(db, outcome, args, sync, message)
         except sqlite3.Error:  # a full disk may refuse the ledger row too

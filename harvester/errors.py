@@ -1,6 +1,8 @@
 """Typed library errors. Each carries the exit code the contract gives it;
 only the CLI edge turns them into messages and exit codes."""
 
+import signal
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -80,3 +82,22 @@ class MissingExtra(HarvesterError):
     the message names the extra to install."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Stopped by a signal: Ctrl-C (SIGINT), SIGTERM (cron, systemd,
+    `timeout`, `kill`) or SIGHUP (the terminal went away).
+
+    A KeyboardInterrupt, so every stop is handled wherever Ctrl-C is: the
+    page in flight is rolled back, the ledger row closed as interrupted,
+    one line printed. The exit code is the contract's 1 (the run did not
+    finish; its state is saved and a rerun continues), not the shells' 128 +
+    the signal's number: tools that drive mbharvest know only 0, 1, 2 and 75."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = EXIT_FAILED
+        super().__init__(self.signal_name)
+
+
+def as_interrupted(exc: KeyboardInterrupt) -> Interrupted:
+    """A plain KeyboardInterrupt (no handler of ours installed) is a SIGINT."""
+    return exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)

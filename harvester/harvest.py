@@ -4,10 +4,15 @@ A command becomes plans (one per key), each a list of steps (lookups,
 browses, searches, ISRC lookups) that fetch every entity once: browses use
 limit=100 and the richest includes the server allows, and advance by the
 number of items actually returned (release pages with recordings are cut at
-500 tracks). Every page commits together with its bookmark, data first. A
-run's bookmarks are deleted in the transaction that marks the run complete,
-so rerunning a killed or budget-stopped command continues where it stopped,
-and rerunning a finished one harvests afresh.
+500 tracks). Every page commits together with its bookmark, data first.
+
+A command's keys are kept on record (`harvest_plan`) until every one is
+done, including keys an interrupted run never reached: refresh finishes
+them first, and rerunning the command continues. When a run completes,
+the bookmarks of its plans (and of every command whose keys are now all
+done) are deleted in the same transaction, unless a command still pending
+needs them; so rerunning a killed or budget-stopped command continues
+where it stopped, and rerunning a finished one harvests afresh.
 
 A browse is complete when the distinct items it collected reach the page's
 ``<entity>-count``. The service's browse order is not stable while the
@@ -22,18 +27,20 @@ MBID (the client followed a 301, or an old server's 200) records old -> new.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import math
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 import sqlite_utils
 
 from harvester import ledger
 from harvester.client import WS2Client
-from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError
+from harvester.errors import BadRequest, DatabaseError, HarvesterError, NotFound, UsageError, as_interrupted
 from harvester.normalize import (
     MBID_PATTERN,
     TABLE_OF,
@@ -134,37 +141,98 @@ def plan_from_key(plan_key: str) -> Plan:
     return plan_for(target, rest)
 
 
-def check_keys(target: str, raw_keys: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Split keys into valid (canonical form) and problems (one line each)."""
-    valid, problems = [], []
+@dataclass(frozen=True)
+class RawKey:
+    """A key as given, and where it came from for messages ("isrcs.txt line 4";
+    empty for a command-line argument)."""
+
+    text: str
+    origin: str = ""
+
+
+# A pasted MusicBrainz page address: https://musicbrainz.org/<entity>/<key>[/...][?...]
+# (any host: mirrors and beta.musicbrainz.org have the same paths).
+_PAGE_URL = re.compile(r"^https?://[^/\s]+/(?P<entity>[a-z-]+)/(?P<key>[^/?#\s]+)", re.IGNORECASE)
+
+
+def _from_page_url(target: str, text: str) -> tuple[str, str | None]:
+    """The key inside a pasted page address, or a problem when the address is
+    another entity's; other text is returned as it is."""
+    match = _PAGE_URL.match(text)
+    if not match or target == "search":
+        return text, None
+    entity = match["entity"].lower()
+    if entity != target:
+        hint = f"; use the `{entity}` command" if entity in TARGETS else ""
+        return text, f"{text!r} is the address of a MusicBrainz {entity} page, not of {_a(target)}{hint}"
+    return match["key"], None
+
+
+def _a(target: str) -> str:
+    return ("an " if target[0] in "aeiou" else "a ") + ("ISRC" if target == "isrc" else target)
+
+
+def check_keys(target: str, raw_keys: Iterable[str | RawKey]) -> tuple[list[str], list[str]]:
+    """Split keys into valid (canonical form) and problems (one line each,
+    naming the file and line a key came from). A pasted MusicBrainz page
+    address of the right kind (https://musicbrainz.org/artist/<mbid>) is
+    understood as its key."""
+    valid: dict[str, None] = {}  # in order, once each
+    problems = []
     for raw in raw_keys:
-        shown = raw if len(raw) <= 60 else raw[:57] + "..."
-        if target == "isrc":
-            code = normalize_isrc(raw)
+        raw = raw if isinstance(raw, RawKey) else RawKey(raw)
+        where = f"{raw.origin}: " if raw.origin else ""
+        text, problem = _from_page_url(target, raw.text.strip())
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        if problem:
+            problems.append(where + problem)
+        elif target == "isrc":
+            code = normalize_isrc(text)
             if code is None:
-                problems.append(f"invalid ISRC {shown!r}: expected CC-XXX-YY-NNNNN "
+                problems.append(f"{where}invalid ISRC {shown!r}: expected CC-XXX-YY-NNNNN "
                                 "(2 letters, 3 letters or digits, 7 digits)")
-            elif code not in valid:
-                valid.append(code)
+            else:
+                valid[code] = None
         elif target == "search":
-            if raw.strip():
-                valid.append(raw.strip())
+            if text:
+                valid[text] = None
             else:
-                problems.append("empty search query")
+                problems.append(f"{where}empty search query")
         else:
-            mbid = raw.strip().lower()
+            mbid = text.lower()
             if MBID_PATTERN.match(mbid):
-                if mbid not in valid:
-                    valid.append(mbid)
+                valid[mbid] = None
             else:
-                problems.append(f"invalid MBID {shown!r}: expected a UUID like "
+                problems.append(f"{where}invalid MBID {shown!r}: expected a UUID like "
                                 "5b11f4ce-a62d-471e-81fc-a69a8278c7da")
-    return valid, problems
+    return list(valid), problems
 
 
-def read_key_file(lines: Iterable[str]) -> list[str]:
-    """Keys from a file, one per line; blank lines and #comments skipped."""
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+def read_key_file(fh: BinaryIO, name: str) -> tuple[list[RawKey], list[str]]:
+    """Keys from a file opened in binary mode, one per line, each with its
+    line number; blank lines and # comments skipped. Decoded line by line
+    as UTF-8, a byte-order mark at the start dropped, so a line in another
+    encoding is a problem naming its line, not a traceback. Binary data (a
+    NUL byte near the start, as git and grep judge) is one problem: it is
+    not a list of keys."""
+    data = fh.read()
+    if b"\0" in data[:BINARY_SNIFF]:
+        return [], [f"{name}: binary data, not a text file of keys"]
+    keys, problems = [], []
+    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
+        where = f"{name} line {number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{where}: not UTF-8 text ({raw.rstrip()[:40]!r}); save the file as UTF-8")
+            continue
+        text = line.split("#", 1)[0].strip()
+        if text:
+            keys.append(RawKey(text, where))
+    return keys, problems
+
+
+BINARY_SNIFF = 8192
 
 
 class BudgetReached(Exception):
@@ -194,11 +262,18 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ProgressEvent:
+    """Where a run stands. Pages are known only for the steps begun, so while
+    keys remain unbegun (keys_started < keys_total, or keys_total is None
+    for a refresh, whose keys come as it goes) more pages are to come."""
+
     pages_done: int
     pages_known: int
     entities_written: int
     requests: int
     elapsed: float
+    keys_done: int = 0
+    keys_started: int = 0
+    keys_total: int | None = 0
 
 
 class Harvester:
@@ -221,7 +296,9 @@ class Harvester:
         self.requests_at_start = client.requests_made
         self.outcome = Outcome()
         self.pages_left: dict[str, int] = {}
-        self.plan_keys: list[str] = []
+        self.plan_keys: dict[str, None] = {}  # the plans this run took up, in order (a set: keys can be 100,000s)
+        self.keys_done = 0
+        self.keys_total: int | None = None
 
     # -- budgets and progress --
 
@@ -240,7 +317,8 @@ class Harvester:
                 pages_done=self.outcome.pages,
                 pages_known=self.outcome.pages + sum(self.pages_left.values()),
                 entities_written=self.outcome.entities_written, requests=self._requests(),
-                elapsed=self.clock() - self.started))
+                elapsed=self.clock() - self.started, keys_done=self.keys_done, keys_started=len(self.plan_keys),
+                keys_total=self.keys_total))
 
     # -- bookmarks --
 
@@ -254,13 +332,20 @@ class Harvester:
 
     # -- running --
 
+    def record_plans(self, plans: Sequence[Plan], run_id: int) -> None:
+        """Keep a command's keys on record until each is done (see the module's docstring)."""
+        with self.db.atomic():
+            self.db.conn.executemany("INSERT OR IGNORE INTO harvest_plan (run_id, plan, position, done) "
+                                     "VALUES (?, ?, ?, 0)", [(run_id, plan.key, n) for n, plan in enumerate(plans)])
+
     def run(self, plans: Iterable[Plan], run_id: int) -> Outcome:
         """Run every plan (a lazy iterable is fine); returns the outcome, also on a budget stop."""
+        self.keys_total = len(plans) if isinstance(plans, Sequence) else None
         try:
             for plan in plans:
                 if plan.key in self.plan_keys:
                     continue
-                self.plan_keys.append(plan.key)
+                self.plan_keys[plan.key] = None
                 self._run_plan(plan, run_id)
         except BudgetReached as stop:
             self.outcome.status = ledger.PARTIAL
@@ -273,14 +358,36 @@ class Harvester:
         outcome = self.outcome
         with self.db.atomic():
             if status == ledger.COMPLETE:
-                self.db.conn.executemany("DELETE FROM harvest_bookmark WHERE plan = ?",
-                                         [(key,) for key in self.plan_keys])
+                self._clear_done()
             ledger.update_run(self.db, run_id, status=status, finished_at=self.now(), requests=self._requests(),
                               entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
                               unchanged=outcome.unchanged, gone=len(outcome.gone_keys), error=error,
                               rereads=outcome.rereads, notes="; ".join(outcome.notes) or None)
 
+    def _clear_done(self) -> None:
+        """In the transaction that records a complete run: forget the commands
+        whose keys are all done, then delete the bookmarks of this run's plans
+        and of those commands' plans, except where a command still pending
+        has the same plan (rerunning it must continue, not start over)."""
+        done_runs = [row[0] for row in self.db.execute(
+            "SELECT run_id FROM harvest_plan GROUP BY run_id HAVING min(done) = 1")]
+        cleared = set(self.plan_keys)
+        for run_id in done_runs:
+            cleared.update(row[0] for row in self.db.execute("SELECT plan FROM harvest_plan WHERE run_id = ?",
+                                                             [run_id]))
+        self.db.conn.executemany("DELETE FROM harvest_plan WHERE run_id = ?", [(run_id,) for run_id in done_runs])
+        pending = {row[0] for row in self.db.execute("SELECT DISTINCT plan FROM harvest_plan")}
+        self.db.conn.executemany("DELETE FROM harvest_bookmark WHERE plan = ?",
+                                 [(key,) for key in cleared - pending])
+
     def _run_plan(self, plan: Plan, run_id: int) -> None:
+        self._run_steps(plan, run_id)
+        with self.db.atomic():  # harvested, gone or refused by the server: nothing is left to do for this key
+            self.db.execute("UPDATE harvest_plan SET done = 1 WHERE plan = ?", [plan.key])
+        self.keys_done += 1
+        self._progress()
+
+    def _run_steps(self, plan: Plan, run_id: int) -> None:
         bookmarks = self._bookmarks(plan)
         key = plan.seed
         for step in plan.steps:
@@ -309,29 +416,45 @@ class Harvester:
                 return
         self.outcome.done_keys.append(plan.seed)
 
-    def _save(self, normalized: Any) -> int:
-        """Save inside the caller's transaction, counting documents new, updated and unchanged."""
-        new, updated, unchanged = classify_documents(self.db, normalized.documents)
-        self.outcome.new += new
-        self.outcome.updated += updated
-        self.outcome.unchanged += unchanged
-        return save(self.db, normalized, source=self.source, fetched_at=self.now())
+    def _commit_page(self, plan: Plan, step: Step, run_id: int, normalized: Any, *,
+                     also: Callable[[], None] | None = None, **bookmark: Any) -> None:
+        """One transaction, data first: the page's rows (and `also`), its
+        bookmark (if given), and the ledger row's counts including this page, so the
+        ledger holds what was sent and committed even if the process dies
+        next. The outcome counts the page once it is committed."""
+        outcome = self.outcome
+        with self.db.atomic():
+            new, updated, unchanged = classify_documents(self.db, normalized.documents)
+            written = save(self.db, normalized, source=self.source, fetched_at=self.now())
+            if also is not None:
+                also()
+            if bookmark:
+                self._bookmark(plan, step, run_id, **bookmark)
+            counts = {"entities_written": outcome.entities_written + written, "new": outcome.new + new,
+                      "updated": outcome.updated + updated, "unchanged": outcome.unchanged + unchanged}
+            ledger.update_run(self.db, run_id, requests=self._requests(), rereads=outcome.rereads, **counts)
+        for name, value in counts.items():
+            setattr(outcome, name, value)
+        outcome.pages += 1
+        outcome.invalid_isrcs += len(normalized.invalid_isrcs)
+        self._progress()
 
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
         doc = self.client.lookup(step.entity, step.key, includes=step.includes)
         normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary)
         resolved = normalized.rows[TABLE_OF[step.entity]][0]["id"]
-        fetched_at = self.now()
-        with self.db.atomic():
-            written = self._save(normalized)
+
+        def mark_merged() -> None:
             redirect = redirect_row(step.entity, step.key, resolved)
             if redirect:  # merged upstream: the survivor is stored, the old id marked
+                fetched_at = self.now()
                 save_redirect(self.db, redirect, recorded_at=fetched_at)
                 self.db.execute(f"UPDATE [{TABLE_OF[step.entity]}] SET gone_at = ? WHERE id = ?",
                                 [fetched_at, step.key])
-            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
-        self._count_page(written, normalized.invalid_isrcs)
+
+        self._commit_page(plan, step, run_id, normalized, also=mark_merged,
+                          next_offset=0, total=1, done=1, resolved_id=resolved, status="ok")
         return resolved
 
     def _isrc(self, plan: Plan, step: Step, run_id: int) -> None:
@@ -341,10 +464,7 @@ class Harvester:
         except NotFound:
             doc = {"isrc": step.key, "recordings": []}  # no recording carries it (yet): not an error
         normalized = normalize_isrc_lookup(doc, supplementary=self.supplementary)
-        with self.db.atomic():
-            written = self._save(normalized)
-            self._bookmark(plan, step, run_id, next_offset=0, total=1, done=1, status="ok")
-        self._count_page(written, normalized.invalid_isrcs)
+        self._commit_page(plan, step, run_id, normalized, next_offset=0, total=1, done=1, status="ok")
 
     def _pages(self, plan: Plan, step: Step, key: str, run_id: int, *, start: int, total: int | None = None) -> None:
         """Every page of a browse or search from ``start``; a browse read whole in this run is then
@@ -364,12 +484,10 @@ class Harvester:
                 total = min(total, step.max_results)
             paged = page.item_count == 0 or offset >= total
             done = paged and not browse.short_of(total)
-            with self.db.atomic():
-                written = self._save(page.normalized)
-                self._bookmark(plan, step, run_id, next_offset=offset, total=total, done=int(done), status="ok")
             per_page = max(page.item_count, 1)
             self.pages_left[plan.key + step.name] = 0 if paged else math.ceil((total - offset) / per_page)
-            self._count_page(written, page.normalized.invalid_isrcs)
+            self._commit_page(plan, step, run_id, page.normalized, next_offset=offset, total=total,
+                              done=int(done), status="ok")
             if paged:
                 break
         if not done:
@@ -396,9 +514,7 @@ class Harvester:
             spent += 1
             self.outcome.rereads += 1
             browse.read(offset, doc, step.entity, again=True)
-            with self.db.atomic():
-                written = self._save(page.normalized)
-            self._count_page(written, page.normalized.invalid_isrcs)
+            self._commit_page(plan, step, run_id, page.normalized)  # the browse's bookmark stays at its end
         if browse.short_of(total):
             self.outcome.notes.append(f"browse {step.entity} by {step.linked} {key}: {len(browse.seen)} of {total} "
                                       f"items after {spent} re-read(s) (the catalogue changed while paging)")
@@ -412,12 +528,7 @@ class Harvester:
             if step.kind == "lookup" and table:
                 self.db.execute(f"UPDATE [{table}] SET gone_at = ? WHERE id = ?", [self.now(), step.key])
             self._bookmark(plan, step, run_id, next_offset=0, total=0, done=1, status="gone")
-
-    def _count_page(self, written: int, invalid_isrcs: list) -> None:
-        self.outcome.pages += 1
-        self.outcome.entities_written += written
-        self.outcome.invalid_isrcs += len(invalid_isrcs)
-        self._progress()
+            ledger.update_run(self.db, run_id, requests=self._requests(), gone=len(self.outcome.gone_keys) + 1)
 
 
 @dataclass
@@ -454,21 +565,34 @@ class Browse:
 def run_harvest(db: sqlite_utils.Database, client: Any, plans: Iterable[Plan], *, command: str, args: Any,
                 source: str, supplementary: bool = False, max_requests: int | None = None,
                 max_runtime: float | None = None, now: Callable[[], str] = utc_now,
-                on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
+                on_progress: Callable[[ProgressEvent], None] | None = None, record_plans: bool = False) -> Outcome:
     """One ledgered run of plans. The caller holds the run lock.
 
-    A typed error that stops the run (the service unreachable after its
-    retries, the disk full) is recorded as `failed` and raised again; every
-    page committed before it stays, and rerunning continues from there."""
+    Each page updates the run's ledger row as it commits. An error that
+    stops the run (the service unreachable after its retries, the disk
+    full) is recorded as `failed`, Ctrl-C or a stop signal as `interrupted`,
+    and raised again; every page committed before it stays, and rerunning
+    continues from there."""
     run_id = ledger.start_run(db, command, args, now())
     harvester = Harvester(db, client, source=source, supplementary=supplementary, max_requests=max_requests,
                           max_runtime=max_runtime, now=now, on_progress=on_progress)
     try:
+        if record_plans:
+            plans = list(plans)
+            harvester.record_plans(plans, run_id)
         outcome = harvester.run(plans, run_id)
-    except (HarvesterError, OSError, sqlite3.Error) as exc:
-        harvester.outcome.status = ledger.FAILED
+    except BaseException as exc:
+        # Ctrl-C or a stop signal (Interrupted), a typed error, or a bug: the
+        # run is closed with what it sent and committed, then the error goes on
+        if isinstance(exc, KeyboardInterrupt):
+            status, error = ledger.INTERRUPTED, (f"interrupted by {as_interrupted(exc).signal_name}; "
+                                                 "everything committed is kept")
+        else:
+            status = ledger.FAILED
+            error = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+        harvester.outcome.status = status
         with contextlib.suppress(sqlite3.Error):  # a full disk may refuse the ledger row too
-            harvester.finish(run_id, status=ledger.FAILED, error=str(exc))
+            harvester.finish(run_id, status=status, error=error)
         raise
     if outcome.failed_keys and outcome.status == ledger.COMPLETE:
         outcome.status = ledger.FAILED
@@ -481,7 +605,8 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
                           on_progress: Callable[[ProgressEvent], None] | None = None) -> Outcome:
     """Identify, lock the database, run and record. The client is made (and
     the contact and rate checked) before anything is opened or sent. `plans`
-    may be a function of the open database (refresh builds them from it)."""
+    is a command's keys (kept on record until each is done), or a function
+    of the open database (refresh builds its plans from it; they are not)."""
     client = client or WS2Client.from_settings(settings)
     with ledger.run_lock(settings.db, command, utc_now()):
         db = open_db(settings.db)
@@ -493,11 +618,11 @@ def harvest_with_settings(settings: Any, plans: Iterable[Plan] | Callable[[sqlit
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA mmap_size = 268435456")
         try:
-            if callable(plans):
-                plans = plans(db)
-            return run_harvest(db, client, plans, command=command, args=args, source=f"ws2:{settings.server}",
-                               supplementary=settings.include_supplementary, max_requests=settings.max_requests,
-                               max_runtime=settings.max_runtime, on_progress=on_progress)
+            keys_of_a_command = not callable(plans)
+            return run_harvest(db, client, plans if keys_of_a_command else plans(db), command=command, args=args,
+                               source=f"ws2:{settings.server}", supplementary=settings.include_supplementary,
+                               max_requests=settings.max_requests, max_runtime=settings.max_runtime,
+                               on_progress=on_progress, record_plans=keys_of_a_command)
         except sqlite3.Error as exc:  # disk full, read-only, I/O error: every page committed before is kept
             raise DatabaseError(describe_sqlite_error(settings.db, exc)) from None
         finally:

@@ -17,9 +17,10 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from harvester.errors import DatabaseError, LockHeld
-from harvester.store import check_database_file
+from harvester.store import check_database_file, process_alive
 
-COMPLETE, PARTIAL, FAILED, RUNNING = "complete", "partial", "failed", "running"
+COMPLETE, PARTIAL, FAILED, RUNNING, INTERRUPTED = "complete", "partial", "failed", "running", "interrupted"
+DIED = "the process ended without closing its run (killed or crashed); its committed pages are kept"
 
 
 @contextmanager
@@ -61,11 +62,11 @@ def run_lock(db_path: str | Path, command: str, started_at: str) -> Iterator[Non
 
 def start_run(db: sqlite_utils.Database, command: str, args: Any, started_at: str) -> int:
     """A new ledger row. The caller holds the run lock, so a row still
-    `running` belongs to a run that died (killed, power cut): it is closed as
-    failed here, so the ledger never shows a dead run as running."""
+    `running` belongs to a run that died (kill -9, power cut): it is closed
+    as interrupted here, keeping the counts its last committed page wrote."""
     with db.atomic():
         db.execute("UPDATE harvest_run SET status = ?, error = coalesce(error, ?) WHERE status = ?",
-                   [FAILED, "interrupted: the process ended before finishing (its pages are kept)", RUNNING])
+                   [INTERRUPTED, DIED, RUNNING])
         cursor = db.execute(
             "INSERT INTO harvest_run (command, args, started_at, status, requests, entities_written, pid) "
             "VALUES (?, ?, ?, ?, 0, 0, ?)",
@@ -75,12 +76,30 @@ def start_run(db: sqlite_utils.Database, command: str, args: Any, started_at: st
 
 
 def update_run(db: sqlite_utils.Database, run_id: int, **fields: Any) -> None:
-    """Set ledger columns; call inside the caller's transaction when it must
-    commit together with data (e.g. the final page and status)."""
+    """Set ledger columns. Call it inside the transaction that commits the
+    data the counts describe (every page, every dump batch), so the ledger
+    holds what was actually sent and committed even when the process dies."""
     assignments = ", ".join(f"[{name}] = ?" for name in fields)
     db.execute(f"UPDATE harvest_run SET {assignments} WHERE id = ?", [*fields.values(), run_id])
 
 
 def list_runs(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    """The newest runs first, `args` decoded. A row still `running` whose
+    process is gone is shown as the next run will close it: interrupted
+    (this reads only)."""
     sql = "SELECT * FROM harvest_run ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-    return [dict(row) for row in db.query(sql)]
+    rows = [{**row, "args": decode_args(row["args"])} for row in db.query(sql)]
+    for row in rows:
+        if row["status"] == RUNNING and not process_alive(row.get("pid")):
+            row.update(status=INTERRUPTED, error=row["error"] or DIED)
+    return rows
+
+
+def decode_args(stored: str | None) -> Any:
+    """A run's arguments as the JSON value they were stored as (so JSON
+    output nests them as an object, not as a string of JSON); text that is
+    not JSON (a hand-edited row) as it is."""
+    try:
+        return json.loads(stored) if stored is not None else None
+    except ValueError:
+        return stored

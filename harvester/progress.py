@@ -16,13 +16,29 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 request`, `2 requests`, `1,234 entities` (give `nouns` when +s is wrong)."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def describe(event: ProgressEvent) -> str:
+    """`keys 4/20  pages 19/19+  entities 1,234  3.98 req/s  ETA ~1:20`: while
+    keys remain unbegun their pages are unknown (`+`), and the ETA comes from
+    the keys done so far (`~`), or is `-` until one is done."""
     rate = event.requests / event.elapsed if event.elapsed > 0 else 0.0
-    pages_per_s = event.pages_done / event.elapsed if event.elapsed > 0 else 0.0
-    left = event.pages_known - event.pages_done
-    eta = format_duration(left / pages_per_s) if pages_per_s > 0 and left > 0 else "-"
-    return (f"pages {event.pages_done}/{event.pages_known}  entities {event.entities_written:,}  "
-            f"{rate:.2f} req/s  ETA {eta}")
+    discovering = event.keys_total is None or event.keys_started < event.keys_total
+    keys = "" if event.keys_total is not None and event.keys_total <= 1 else (
+        f"keys {event.keys_done}/{event.keys_total}  " if event.keys_total is not None else f"keys {event.keys_done}  ")
+    if not discovering:
+        pages_per_s = event.pages_done / event.elapsed if event.elapsed > 0 else 0.0
+        left = event.pages_known - event.pages_done
+        eta = format_duration(left / pages_per_s) if pages_per_s > 0 and left > 0 else "-"
+    elif event.keys_total and event.keys_done:
+        eta = "~" + format_duration(event.elapsed / event.keys_done * (event.keys_total - event.keys_done))
+    else:
+        eta = "-"
+    return (f"{keys}pages {event.pages_done}/{event.pages_known}{'+' if discovering else ''}  "
+            f"entities {event.entities_written:,}  {rate:.2f} req/s  ETA {eta}")
 
 
 class ProgressLine:

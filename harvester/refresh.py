@@ -25,7 +25,14 @@ STALE_BATCH = 1000  # lookups per query: ~17 minutes of requests at 1 req/s
 
 
 def unfinished_plans(db: sqlite_utils.Database) -> list[Plan]:
-    keys = [row[0] for row in db.execute("SELECT DISTINCT plan FROM harvest_bookmark ORDER BY plan")]
+    """What earlier runs left to do: the keys of harvest commands not yet
+    done (also those an interrupted run never reached), oldest command
+    first, then plans with bookmarks that no command has on record (an
+    interrupted refresh's own, or a database from before 0009_harvest_plan)."""
+    keys = [row[0] for row in db.execute(
+        "SELECT plan FROM harvest_plan WHERE done = 0 GROUP BY plan ORDER BY min(run_id), min(position)")]
+    keys += [row[0] for row in db.execute(
+        "SELECT DISTINCT plan FROM harvest_bookmark WHERE plan NOT IN (SELECT plan FROM harvest_plan) ORDER BY plan")]
     return [plan_from_key(key) for key in keys]
 
 
@@ -33,13 +40,17 @@ def watchlist_plans(settings: Settings) -> list[Plan]:
     """Plans for the [watch] section; a malformed key there is a usage error."""
     watch = settings.watch
     plans: list[Plan] = []
-    isrcs = list(watch.isrcs)
+    isrcs: list = list(watch.isrcs)
     for path in watch.isrc_files:
         try:
-            with open(path, encoding="utf-8") as fh:
-                isrcs += read_key_file(fh)
+            with open(path, "rb") as fh:
+                keys, problems = read_key_file(fh, path)
         except OSError as exc:
-            raise UsageError(f"watch.isrc_files: cannot read {path} ({exc.strerror})") from None
+            raise UsageError(f"{settings.config_path}: [watch] isrc_files: cannot read {path} "
+                             f"({exc.strerror})") from None
+        if problems:
+            raise UsageError(f"{settings.config_path}: [watch] isrc_files: {problems[0]}")
+        isrcs += keys
     for target, keys in (("artist", watch.artists), ("label", watch.labels),
                          ("release-group", watch.release_groups), ("release", watch.releases),
                          ("recording", watch.recordings), ("isrc", isrcs)):

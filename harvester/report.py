@@ -22,14 +22,12 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from harvester.claims import CLAIM_ISRCS, CLAIM_LENGTH_MINUTES, CLAIM_MB_ENTRIES, CLAIM_TRACKS, CLAIM_YEAR
+from harvester.errors import HarvesterError
+from harvester.export.source import prepare_out_dir
 from harvester.stats import (KNOWN_TOTALS, KNOWN_TOTALS_AS_OF, LENGTH_BIN_MS, compute_stats, format_length,
                              percent, smooth)
 
-CLAIM_ISRCS = 186_000_000
-CLAIM_TRACKS = 256_000_000
-CLAIM_MB_ENTRIES = 5_000_000
-CLAIM_LENGTH_MINUTES = (2, 3, 4)  # C6: track lengths cluster here
-CLAIM_YEAR = 2023  # C7: over 10 million albums dated 2023
 TOP_COUNTRIES = 20
 LENGTH_PLOT_LIMIT_MS = 15 * 60_000
 PLOT_SIZE_INCHES = (10, 5)
@@ -504,8 +502,7 @@ def write_report(db: sqlite_utils.Database, out_dir: str | Path, *,
     """Compute the figures, draw the plots and write report.md, report.html
     and the PNGs into out_dir; returns the paths written."""
     step = progress or (lambda _: None)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)  # a file in the way or no permission: one line, exit 2
     step("computing statistics")
     stats = compute_stats(db)
     plots = []
@@ -514,10 +511,11 @@ def write_report(db: sqlite_utils.Database, out_dir: str | Path, *,
         plots.append(Plot(name, title, _png(draw(stats))))
     generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = build_report(stats, plots, database=_database_name(db), generated_at=generated_at)
-    written = []
-    for plot in plots:
-        (out_dir / plot.name).write_bytes(plot.png)
-        written.append(out_dir / plot.name)
-    (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    (out_dir / "report.html").write_text(render_html(report), encoding="utf-8")
-    return written + [out_dir / "report.md", out_dir / "report.html"]
+    files = {**{plot.name: plot.png for plot in plots}, "report.md": render_markdown(report).encode(),
+             "report.html": render_html(report).encode()}
+    for name, content in files.items():
+        try:
+            (out_dir / name).write_bytes(content)
+        except OSError as exc:  # disk full, a folder of that name in the way
+            raise HarvesterError(f"{out_dir / name}: cannot write ({exc.strerror or exc})") from None
+    return [out_dir / name for name in files]

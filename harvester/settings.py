@@ -7,6 +7,7 @@ with the file, the key and the type expected, before any work starts.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -178,13 +179,22 @@ def validate_config(data: Mapping[str, Any], path: Path) -> None:
 
 
 def load_config(path: Path) -> dict[str, Any]:
+    """The config file, checked. TOML is UTF-8; a byte-order mark (as some
+    Windows editors write) is dropped; anything else is a ConfigError."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                          "TOML files must be saved as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     validate_config(data, path)
@@ -226,13 +236,18 @@ def resolve_settings(
         config_path = None
     config = load_config(config_path) if config_path else {}
 
+    where: dict[str, str] = {}  # setting -> where its value came from, for messages
+
     def pick(name: str, kind: type, section: str, key: str, default: Any) -> Any:
         if options.get(name) is not None:
+            where[name] = f"--{name.replace('_', '-')}"
             return options[name]
         env = _env_value(name, environ, kind)
         if env is not None:
+            where[name] = ENV[name]
             return env
         value = config.get(section, {}).get(key)
+        where[name] = f"{config_path}: [{section}] {key}"
         return default if value is None else value
 
     watch = config.get("watch", {})
@@ -268,12 +283,26 @@ def resolve_settings(
         dump_dir=Path(pick("dump_dir", str, "dumps", "dir", str(DEFAULT_DUMP_DIR))),
         dump_keep=int(pick("dump_keep", int, "dumps", "keep", DEFAULT_DUMP_KEEP)),
     )
-    if settings.rate < 0:
-        raise UsageError(f"--rate must be 0 (unlimited) or more, not {settings.rate}")
-    if settings.dump_keep < 0:
-        raise UsageError(f"--keep ([dumps] keep, MBHARVEST_DUMP_KEEP) must be 0 or more, not {settings.dump_keep}")
-    for name in ("max_requests", "max_runtime"):
+    where["older_than_days"] = f"{config_path}: [refresh] older_than"
+    for name, lowest, lowest_allowed, allowed in NUMBER_RULES:
         value = getattr(settings, name)
-        if value is not None and value < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, not {value}")
+        if value is not None and (not math.isfinite(value) or value < lowest
+                                  or (value == lowest and not lowest_allowed)):
+            raise UsageError(f"{where[name]} must be {allowed}, not {value}")
+    for index, search in enumerate(searches):
+        if search.max_results is not None and search.max_results < 1:
+            raise UsageError(f"{config_path}: [watch] searches[{index}].max_results must be 1 or more, "
+                             f"not {search.max_results}")
     return settings
+
+
+# What each numeric setting accepts: (name, lowest, whether the lowest itself is allowed, in words).
+NUMBER_RULES = (
+    ("rate", 0, True, "0 (unlimited) or more requests per second"),
+    ("max_requests", 0, True, "0 or more requests"),
+    ("max_runtime", 0, True, "0 or more seconds"),
+    ("connect_timeout", 0, False, "more than 0 seconds"),
+    ("read_timeout", 0, False, "more than 0 seconds"),
+    ("older_than_days", 0, True, "0 or more days"),
+    ("dump_keep", 0, True, "0 or more downloaded dumps"),
+)

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from harvester.ledger import decode_args
 from harvester.views import LENGTH_BIN_MS, year_of
 
 # Dense 5-second bins up to here; longer recordings (rare, and spread up to
@@ -208,7 +209,8 @@ def origin(db: sqlite_utils.Database) -> dict[str, Any]:
         for source, n in db.execute(f"SELECT coalesce(source, '(unknown)'), count(*) FROM [{table}] "
                                     "WHERE gone_at IS NULL GROUP BY 1").fetchall():
             sources[source] = sources.get(source, 0) + n
-    runs = [dict(zip(("command", "args", "started_at", "finished_at", "status"), row)) for row in db.execute(
+    runs = [{"command": command, "args": decode_args(args), "started_at": started, "finished_at": finished,
+             "status": status} for command, args, started, finished, status in db.execute(
         "SELECT command, args, started_at, finished_at, status FROM harvest_run ORDER BY id").fetchall()]
     dump_runs = [run for run in runs if str(run["command"] or "").startswith("import-dump")]
     dump_sources = [s for s in sources if _looks_like_dump(s)]

@@ -152,11 +152,16 @@ DUMP_IMPORT_COLUMNS: dict[str, type] = {
 MIGRATIONS = Migrations("mbharvest")
 
 
-@MIGRATIONS(name="0001_initial")
-def _initial(db: sqlite_utils.Database) -> None:
-    for name, spec in TABLES_V1.items():
+def create_tables(db: sqlite_utils.Database, tables: dict[str, dict[str, Any]]) -> None:
+    """Create declared tables (columns, primary key, foreign keys) that do not exist yet."""
+    for name, spec in tables.items():
         db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys", ()),
                         if_not_exists=True)
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    create_tables(db, TABLES_V1)
     for table, columns in INDEXES_V1:
         db[table].create_index(columns, if_not_exists=True)
     for name, spec in TABLES_V1.items():
@@ -198,15 +203,31 @@ HARVEST_STATE = {
 
 @MIGRATIONS(name="0004_harvest_state")
 def _harvest_state(db: sqlite_utils.Database) -> None:
-    for name, spec in HARVEST_STATE.items():
-        db[name].create(spec["columns"], pk=spec["pk"], if_not_exists=True)
+    create_tables(db, HARVEST_STATE)
     db["harvest_bookmark"].create_index(["run_id"], if_not_exists=True)
     db["harvest_bookmark"].create_index(["resolved_id"], if_not_exists=True)
 
 
+# The keys (plans) of each harvest command, kept until every one is done, so
+# that a run interrupted before reaching some keys leaves them on record:
+# refresh finishes them first, and rerunning the command continues.
+HARVEST_PLANS = {
+    "harvest_plan": {
+        "columns": {"run_id": int, "plan": str, "position": int, "done": int},
+        "pk": ("run_id", "plan"),
+    },
+}
+
+
+@MIGRATIONS(name="0009_harvest_plan")
+def _harvest_plan(db: sqlite_utils.Database) -> None:
+    create_tables(db, HARVEST_PLANS)
+    db["harvest_plan"].create_index(["plan"], if_not_exists=True)
+
+
 # Every table upsert_rows can write, with its key.
 PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
-    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE) for name, spec in tables.items()
+    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE, HARVEST_PLANS) for name, spec in tables.items()
 }
 
 
@@ -347,14 +368,15 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     and full-text content are rebuilt)."""
     MIGRATIONS.apply(db)
     holders = {row[0] for row in db.execute("SELECT DISTINCT pid FROM bulk_load")}
-    if holders and not any(_process_alive(pid) for pid in holders):
+    if holders and not any(process_alive(pid) for pid in holders):
         with db.atomic():
             finish_bulk_load(db)
 
 
-def _process_alive(pid: int | None) -> bool:
-    """Whether another live process has this id (ours does not count: a load
-    it started either finished or was abandoned by an exception)."""
+def process_alive(pid: int | None) -> bool:
+    """Whether another live process has this id (ours does not count: what
+    it recorded under its id, a bulk load or a run, either finished or was
+    abandoned by an exception)."""
     if pid is None or pid == os.getpid():
         return False
     try:
@@ -498,7 +520,8 @@ def _identify(conn: sqlite3.Connection) -> str:
     """"mbharvest" (our migrations are recorded), "empty" (no schema at all,
     or only the migrations table of a creation that died before its first
     migration), or "foreign" (anything else)."""
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    # Objects named by the table they belong to: the migrations table's own index says nothing of whose file it is.
+    names = {row[0] for row in conn.execute("SELECT DISTINCT tbl_name FROM sqlite_master")}
     migrations = Migrations.migrations_table
     if migrations in names:
         sets = {row[0] for row in conn.execute(f"SELECT DISTINCT migration_set FROM [{migrations}]")}
@@ -514,25 +537,35 @@ def _foreign(path: Path) -> UsageError:
                       "nothing was changed: use another --db")
 
 
-def check_database_file(path: str | Path) -> None:
-    """Refuse (UsageError, exit 2) a file that is not an mbharvest database,
-    reading it without writing anything, so that a write command never
-    turns someone else's file into ours. A missing or empty file is fine:
-    the write command creates the database."""
-    path = Path(path)
+def _examine(path: Path) -> tuple[str, sqlite3.Connection | None]:
+    """What is at `path`, looked at without writing anything: "missing",
+    "empty" (an empty file, or no schema), "mbharvest" or "foreign"; a
+    folder or a file that is not SQLite is a UsageError. For an SQLite file,
+    also the read-only connection it was looked at with (the caller closes it)."""
     if path.is_dir():
         raise UsageError(f"{path} is a folder, not a database file (give --db a file name)")
-    if not path.exists() or path.stat().st_size == 0:
-        return
+    if not path.exists():
+        return "missing", None
+    if path.stat().st_size == 0:
+        return "empty", None
     header = _header(path)
     if not header.startswith(SQLITE_HEADER):
         raise _not_sqlite(path)
     conn = _connect_read_only(path, header)
     try:
-        kind = _identify(conn)
+        return _identify(conn), conn
     except sqlite3.DatabaseError as exc:
+        conn.close()
         raise DatabaseError(describe_sqlite_error(path, exc)) from None
-    finally:
+
+
+def check_database_file(path: str | Path) -> None:
+    """Refuse (UsageError, exit 2) a file that is not an mbharvest database,
+    reading it without writing anything, so that a write command never
+    turns someone else's file into ours. A missing or empty file is fine:
+    the write command creates the database."""
+    kind, conn = _examine(Path(path))
+    if conn is not None:
         conn.close()
     if kind == "foreign":
         raise _foreign(path)
@@ -549,24 +582,16 @@ def open_readonly(path: str | Path) -> sqlite_utils.Database:
     silently wrong. Close it when done (a WAL database's -wal and -shm go
     with the last connection)."""
     path = Path(path)
-    if not path.is_file():
+    kind, conn = _examine(path)
+    if kind == "mbharvest":
+        return sqlite_utils.Database(conn)
+    if conn is not None:
+        conn.close()
+    if kind == "missing":
         raise UsageError(f"no database at {path} (harvest or import-dump first, or give --db)")
-    if path.stat().st_size == 0:
-        raise UsageError(f"{path} is an empty file, not an mbharvest database (harvest or import-dump into it first)")
-    header = _header(path)
-    if not header.startswith(SQLITE_HEADER):
-        raise _not_sqlite(path)
-    conn = _connect_read_only(path, header)
-    try:
-        kind = _identify(conn)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise DatabaseError(describe_sqlite_error(path, exc)) from None
-    if kind != "mbharvest":
-        conn.close()
-        raise _foreign(path) if kind == "foreign" else UsageError(
-            f"{path} holds no mbharvest tables yet (harvest or import-dump into it first)")
-    return sqlite_utils.Database(conn)
+    if kind == "foreign":
+        raise _foreign(path)
+    raise UsageError(f"{path} holds no mbharvest database yet (harvest or import-dump into it first)")
 
 
 @contextmanager

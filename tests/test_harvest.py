@@ -325,7 +325,7 @@ def test_sigkill_at_several_points_then_rerun_equals_an_uninterrupted_run(corpus
     assert kills >= 3
     assert _content(path) == _content(reference)
     statuses = [row[0] for row in sqlite3.connect(path).execute("SELECT status FROM harvest_run ORDER BY id")]
-    assert statuses == ["failed"] * kills + ["complete"]  # killed runs are closed, never left "running"
+    assert statuses == ["interrupted"] * kills + ["complete"]  # killed runs are closed, never left "running"
     assert_equal_truth(sqlite3.connect(path), truth)
     assert reference_requests == truth.floor
     assert total_requests <= truth.floor + kills + 2

@@ -81,3 +81,53 @@ def test_the_line_passes_any_arguments_to_its_formatter_and_clears_on_exit():
     with ProgressLine(lambda table, rows: f"{table}: {rows:,} rows", stream=screen, clock=lambda: 100.0) as line:
         line("recording", 10000)
     assert screen.getvalue() == "\rrecording: 10,000 rows" + "\r" + " " * 22 + "\r"
+
+
+def test_while_keys_remain_unbegun_the_pages_are_open_ended_and_the_eta_comes_from_the_keys():
+    discovering = ProgressEvent(pages_done=19, pages_known=19, entities_written=1234, requests=20, elapsed=10.0,
+                                keys_done=4, keys_started=5, keys_total=20)
+    assert describe(discovering) == "keys 4/20  pages 19/19+  entities 1,234  2.00 req/s  ETA ~0:40"
+    nothing_done_yet = ProgressEvent(3, 3, 10, 3, 1.0, keys_done=0, keys_started=1, keys_total=20)
+    assert describe(nothing_done_yet).endswith("pages 3/3+  entities 10  3.00 req/s  ETA -")
+    all_begun = ProgressEvent(30, 40, 99, 30, 10.0, keys_done=19, keys_started=20, keys_total=20)
+    assert describe(all_begun) == "keys 19/20  pages 30/40  entities 99  3.00 req/s  ETA 0:03"
+    refresh = ProgressEvent(5, 5, 50, 5, 5.0, keys_done=5, keys_started=5, keys_total=None)
+    assert describe(refresh) == "keys 5  pages 5/5+  entities 50  1.00 req/s  ETA -"
+
+
+def test_a_multi_key_harvest_reports_unbegun_keys_until_the_last_is_begun(tmp_path):
+    from harvester.emulator import Emulator, generate_corpus
+    from harvester.harvest import harvest_with_settings, plan_for
+    from harvester.settings import Settings
+
+    corpus = generate_corpus(seed=2, artists=4)
+    keys = sorted(corpus.artists)
+    events = []
+    with Emulator(corpus) as emu:
+        settings = Settings(db=tmp_path / "p.db", server=emu.url, rate=0, contact="tests@example.org")
+        harvest_with_settings(settings, [plan_for("artist", key) for key in keys], command="harvest artist",
+                              args={"keys": keys}, on_progress=events.append)
+    lines = [describe(event) for event in events]
+    begun_all = next(n for n, event in enumerate(events) if event.keys_started == len(keys))
+    assert all("+" in line for line in lines[:begun_all]) and lines[0].startswith(f"keys 0/{len(keys)}")
+    assert not any("+" in line for line in lines[begun_all:])
+    assert lines[-1].startswith(f"keys {len(keys)}/{len(keys)}  pages {events[-1].pages_done}/{events[-1].pages_done}")
+
+
+def test_plan_without_a_rate_limit_says_so_and_counts_in_words(emulator, corpus):
+    recording = sorted(corpus.recordings)[0]
+    result = CliRunner().invoke(cli, ["plan", "recording", recording, "--server", emulator.url, "--rate", "0",
+                                      "--contact", "tests@example.org"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"recording:{recording}  lookup recording: 1 item, 1 request",
+        "total: 1 request, no rate limit (--rate 0): as fast as the server answers "
+        "(the estimate itself used 0 requests)"]
+
+
+def test_a_one_request_harvest_says_1_request(emulator, corpus, tmp_path):
+    recording = sorted(corpus.recordings)[0]
+    result = CliRunner().invoke(cli, ["harvest", "recording", recording, "--server", emulator.url, "--rate", "0",
+                                      "--contact", "tests@example.org", "--db", str(tmp_path / "o.db"), "-v"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("harvest recording: complete, 1 request, 1 page, ")

@@ -6,6 +6,7 @@ read-only media, or made by an older release, is read as it is."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -130,21 +131,13 @@ def test_a_database_in_a_place_that_cannot_be_written_is_read_as_it_is(tmp_path,
     assert folder_state(path.parent) == before
 
 
-def foreign_sqlite(folder: Path) -> Path:
-    path = folder / "people.db"
+def foreign_sqlite(folder: Path, journal: str = "delete") -> Path:
+    """Someone else's database: their table, their journal mode."""
+    path = folder / f"theirs-{journal}.db"
     conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA journal_mode = {journal}")
     conn.execute("CREATE TABLE people (name TEXT, born INTEGER)")
     conn.execute("INSERT INTO people VALUES ('Ada', 1815)")
-    conn.commit()
-    conn.close()
-    return path
-
-
-def foreign_wal_sqlite(folder: Path) -> Path:
-    path = folder / "app.db"
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode = wal")
-    conn.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)")
     conn.commit()
     conn.close()
     return path
@@ -162,7 +155,8 @@ def garbled_sqlite(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make", [foreign_sqlite, foreign_wal_sqlite, text_file, garbled_sqlite],
+@pytest.mark.parametrize("make", [foreign_sqlite, functools.partial(foreign_sqlite, journal="wal"), text_file,
+                                  garbled_sqlite],
                          ids=["sqlite", "sqlite-wal", "text", "garbled"])
 def test_a_file_that_is_not_an_mbharvest_database_is_refused_by_every_command(tmp_path, make, emulator, corpus):
     folder = tmp_path / "theirs"
@@ -226,3 +220,47 @@ def test_a_write_command_upgrades_a_database_from_0_1_0_and_keeps_its_rows(tmp_p
         for table in tables:
             assert db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0] >= counts[table], table
         assert db.execute("SELECT count(*) FROM recording WHERE id = ?", [recording]).fetchone()[0] == 1
+
+
+def test_run_arguments_are_json_objects_in_json_output(tmp_path):
+    path = old_release_copy(tmp_path / "db")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    stored = [json.loads(args) for (args,) in conn.execute("SELECT args FROM harvest_run ORDER BY id")]
+    conn.close()
+    assert stored and all(isinstance(args, dict) for args in stored)
+    runs = json.loads(invoke("runs", "--json", "--db", str(path)).output)
+    assert [run["args"] for run in reversed(runs)] == stored
+    figures = json.loads(invoke("stats", "--json", "--db", str(path)).output)
+    assert [run["args"] for run in figures["origin"]["runs"]] == stored
+
+
+def test_an_empty_file_is_nothing_to_read_but_a_write_command_makes_it_a_database(tmp_path, emulator, corpus):
+    path = tmp_path / "made-by-touch.db"
+    path.touch()
+    result = invoke("stats", "--db", str(path))
+    assert result.exit_code == 2 and "holds no mbharvest database yet" in result.output
+    assert path.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    recording = sorted(corpus.recordings)[0]
+    result = invoke("harvest", "recording", recording, "--server", emulator.url, "--rate", "0", "--contact", CONTACT,
+                    "--db", str(path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(invoke("stats", "--json", "--db", str(path)).output)["recordings"] == 1
+
+
+def test_a_creation_killed_before_its_first_migration_is_not_refused_as_foreign(tmp_path, emulator, corpus):
+    """kill -9 between sqlite-utils creating its migrations table (with its
+    unique index) and the first migration's commit leaves only that table."""
+    path = tmp_path / "killed-at-birth.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE [_sqlite_migrations] ([migration_set] TEXT, [name] TEXT, [applied_at] TEXT)")
+    conn.execute("CREATE UNIQUE INDEX [idx__sqlite_migrations_migration_set_name] "
+                 "ON [_sqlite_migrations] ([migration_set], [name])")
+    conn.commit()
+    conn.close()
+    result = invoke("stats", "--db", str(path))
+    assert result.exit_code == 2 and "holds no mbharvest database yet" in result.output
+    recording = sorted(corpus.recordings)[0]
+    result = invoke("harvest", "recording", recording, "--server", emulator.url, "--rate", "0", "--contact", CONTACT,
+                    "--db", str(path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(invoke("stats", "--json", "--db", str(path)).output)["recordings"] == 1

@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from harvester.cli import cli, with_settings
+from harvester.cli import HARVESTING, cli, with_settings
 from harvester.errors import ConfigError, UsageError
 from harvester.settings import DEFAULT_DB, resolve_settings
 
@@ -108,7 +108,7 @@ def test_bad_environment_values_are_usage_errors(tmp_path):
 def probe_command():
     """A throwaway subcommand that prints the settings it was given."""
     @cli.command("settings-probe")
-    @with_settings
+    @with_settings(HARVESTING)
     def probe(settings, verbose):
         click.echo(f"{settings.db}|{settings.rate}|{settings.contact}|{verbose}")
 

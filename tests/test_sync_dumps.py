@@ -517,7 +517,7 @@ def test_dump_settings_from_option_env_and_config(tmp_path):
     assert (default.dump_server, default.dump_dir, default.dump_keep) == (
         "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps", Path("data/dumps"), 1)
     config.write_text("[dumps]\nkeep = -1\n")
-    with pytest.raises(UsageError, match="--keep"):
+    with pytest.raises(UsageError, match=r"\[dumps\] keep must be 0 or more"):
         resolve_settings({"config": str(config)}, environ={}, cwd=tmp_path)
     config.write_text('[dumps]\nmirror = "x"\n')
     with pytest.raises(ConfigError, match="dumps.mirror"):

@@ -18,7 +18,7 @@ from harvester.export.dictionary import (
     ATTRIBUTION, CC0_LICENSE, CC0_URL, INTERNAL, SOURCE, SOURCE_URL, SUPPLEMENTARY, describe, licence_of,
 )
 from harvester.export.source import AtomicFile, open_source, prepare_out_dir, table_columns, write_error
-from harvester.report import CLAIM_ISRCS, CLAIM_MB_ENTRIES, CLAIM_TRACKS
+from harvester.claims import CLAIM_ISRCS, CLAIM_MB_ENTRIES, CLAIM_TRACKS
 from harvester.stats import KNOWN_TOTALS, KNOWN_TOTALS_AS_OF
 
 SETTINGS = {"suggest_facets": False}

@@ -163,7 +163,8 @@ TABLES: dict[str, Table] = {
         args=("JSON", "Its arguments, complete (seeds, files, options; for dump imports the dump timestamp, and "
                       "for downloaded dumps their URLs and SHA-256)."),
         started_at=("TIMESTAMP", "Start."), finished_at=("TIMESTAMP", "End (NULL while running or after a crash)."),
-        status=("TEXT", "running, finished, partial (stopped at a budget) or failed."),
+        status=("TEXT", "running, complete, partial (stopped at a budget; rerun continues), failed, or interrupted "
+                        "(stopped by a signal or killed; its committed pages are kept)."),
         requests=("INTEGER", "WS/2 requests spent."), entities_written=("INTEGER", "Entities written."),
         new=("INTEGER", "Entities seen for the first time."), updated=("INTEGER", "Entities whose data changed."),
         unchanged=("INTEGER", "Entities fetched again without change."),
@@ -232,6 +233,11 @@ TABLES: dict[str, Table] = {
         next_offset=("INTEGER", "Offset of the next page."), total=("INTEGER", "Entities the server reported."),
         done=("BOOLEAN", "Whether the step is finished."), resolved_id=("TEXT", "MBID a redirect resolved to."),
         status=("TEXT", "Step status."), updated_at=("TIMESTAMP", "When it last moved.")), kind=INTERNAL),
+    "harvest_plan": Table("Internal: the keys of each harvest command, kept until every one is done, so that "
+                          "refresh or a rerun finishes an interrupted command.", _columns(
+        run_id=("INTEGER", "Run of the command (harvest_run.id)."), plan=("TEXT", "The plan (command and key)."),
+        position=("INTEGER", "Its place among the command's keys."),
+        done=("BOOLEAN", "Whether this key is harvested (or gone, or refused).")), kind=INTERNAL),
     # views (harvester/views.py): rows marked gone are left out, as in `mbharvest stats`
     "recording_with_isrcs": Table("Each recording not marked gone, with its length as m:ss and its ISRCs.", _columns(
         id=("TEXT", "MBID of the recording."), title=("TEXT", "Title."), artist_credit=_CREDIT,

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTACT = "tests@example.org"
 # ledger and resumption state differ between a killed-and-rerun run (harvest or import) and
 # an uninterrupted one by design; everything else must be equal
-STATE_TABLES = ("harvest_run", "harvest_bookmark", "dump_import", "_sqlite_migrations")
+STATE_TABLES = ("harvest_run", "harvest_bookmark", "harvest_plan", "dump_import", "_sqlite_migrations")
 VOLATILE_COLUMNS = ("fetched_at", "source")
 
 
@@ -81,12 +81,15 @@ def integrity(path: Path) -> str:
 
 
 def completed_runs(path: Path) -> int:
-    """Ledger rows marked complete (0 before the database exists)."""
+    """Ledger rows marked complete (0 before the database exists or has its tables: a
+    process polled while it creates them)."""
     if not path.exists():
         return 0
     db = sqlite3.connect(path)
     try:
         return db.execute("SELECT count(*) FROM harvest_run WHERE status = 'complete'").fetchone()[0]
+    except sqlite3.OperationalError:  # no such table yet
+        return 0
     finally:
         db.close()
 
