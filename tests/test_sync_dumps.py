@@ -350,16 +350,21 @@ def wait_for_part(folder: Path, at_least: int, process: subprocess.Popen, second
     raise AssertionError(f"no .part of {at_least} bytes appeared (exit {process.poll()})")
 
 
-def test_a_download_killed_mid_file_resumes_with_range(tmp_path, server, builds):
-    server.rate_bytes = 40_000  # the release archive (~130 kB) takes seconds: time to kill mid-file
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
+def test_a_download_stopped_mid_file_resumes_with_range(tmp_path, server, builds, stop):
+    server.rate_bytes = 40_000  # the release archive (~130 kB) takes seconds: time to stop it mid-file
     env = {k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "harvester", "sync-dumps", "--dump-server", server.url, "--contact", CONTACT,
          "--db", str(tmp_path / "mb.db"), "--dump-dir", str(tmp_path / "dumps")],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     part = wait_for_part(tmp_path / "dumps" / FIRST_NAME, 32 << 10, process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    os.kill(process.pid, stop)
+    stderr = process.communicate(timeout=30)[1].decode()
+    if stop == signal.SIGTERM:  # stopped cleanly: exit 1, one line, the ledger says so at once
+        assert process.returncode == 1 and "interrupted by SIGTERM" in stderr
+        status = sqlite3.connect(tmp_path / "mb.db").execute("SELECT status FROM harvest_run").fetchall()
+        assert status == [("interrupted",)]
     kept = part.stat().st_size
     served = builds["first"][part.name.removesuffix(".part")]
     assert 0 < kept < len(served), "the kill should land mid-file"
@@ -381,6 +386,8 @@ def test_a_download_killed_mid_file_resumes_with_range(tmp_path, server, builds)
         assert asked == ([(None, 200), (f"bytes={kept}-", 206)] if name == final.name else [(None, 200)]), name
     db = open_db(tmp_path / "mb.db")
     assert live(db, "release") == truth_of(builds["first"]).ids["release"]
+    runs = db.execute("SELECT status FROM harvest_run WHERE command = 'sync-dumps' ORDER BY id").fetchall()
+    assert runs == [("interrupted",), ("complete",)]
 
 
 def test_a_corrupted_archive_is_refused_and_nothing_is_imported(tmp_path, server, builds):
