@@ -23,6 +23,7 @@ from harvester.client import WS2Client
 from harvester.demo import DEFAULT_OUT as DEFAULT_DEMO_OUT
 from harvester.demo import next_steps, run_demo, where_things_are
 from harvester.dumps import BATCH_LINES, DumpResult, ImportOptions, check_paths, format_progress, import_dumps
+from harvester.dumpsync import ALREADY_IMPORTED, format_sync_progress, sync_with_settings
 from harvester.errors import HarvesterError, UsageError, as_interrupted
 from harvester.export import Archive, Selection, export_bagit, export_csv, export_parquet, write_datasette_metadata
 from harvester.harvest import (
@@ -82,6 +83,18 @@ _SETTING_OPTIONS = {
                             help="More output: a final summary line (-v), progress details (-vv)."),
     "log_file": click.option("--log-file", type=click.Path(dir_okay=False), default=None,
                              help="Also append log messages to this file."),
+    "dump_server": click.option(
+        "--dump-server", default=None, metavar="URL",
+        help="The json-dumps folder of a dump server. Env MBHARVEST_DUMP_SERVER, [dumps] server; default "
+             "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps."),
+    "dump_dir": click.option(
+        "--dump-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+        help="Where archives are downloaded, one folder per dump. Env MBHARVEST_DUMP_DIR, [dumps] dir; "
+             "default data/dumps."),
+    "dump_keep": click.option(
+        "--keep", "dump_keep", type=click.IntRange(min=0), default=None, metavar="N",
+        help="Downloaded dumps kept on disk after a complete import (0: none). Env MBHARVEST_DUMP_KEEP, "
+             "[dumps] keep; default 1."),
 }
 # The settings each kind of command takes (its --help lists only these). plan
 # takes harvest's, so that a harvest command line can be planned as it is.
@@ -90,6 +103,8 @@ _CLIENT = ("server", "rate", "contact", "connect_timeout", "read_timeout")
 HARVESTING = ("config", "db", *_CLIENT, "max_requests", "max_runtime", "include_supplementary", "verbose",
               "log_file")
 IMPORTING = ("config", "db", "max_runtime", "include_supplementary", "verbose", "log_file")
+SYNCING = ("config", "db", "dump_server", "dump_dir", "dump_keep", "contact", "connect_timeout", "read_timeout",
+           "max_runtime", "include_supplementary", "verbose", "log_file")
 
 
 def _given(name: str, value) -> bool:
@@ -681,3 +696,40 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
                          progress=progress, on_result=on_result)
         finally:
             db.close()
+
+
+# -- sync-dumps -----------------------------------------------------------------
+
+@cli.command("sync-dumps", context_settings=CONTEXT_SETTINGS,
+             short_help="Keep a full copy current from the JSON dumps: their cron job.")
+@click.argument("entity_types", nargs=-1, type=click.Choice(ENTITY_TYPES), metavar="[ENTITY]...")
+@with_settings(SYNCING)
+def sync_dumps_command(settings, verbose, entity_types):
+    """Keep a full copy current from the official JSON dumps: the cron job
+    for a whole catalogue (new dumps appear Wednesdays and Saturdays).
+
+    \b
+    Reads LATEST on the dump server; if that dump is imported, exits 0
+    after that one request. Otherwise: downloads each archive (ENTITY...:
+    default every type the database keeps) into DIR/<dump>/, resuming a
+    partial download with a Range request, checks its SHA-256 against
+    SHA256SUMS (a mismatch deletes it and exits 1, nothing imported from
+    it), imports them (artist, label, release-group, recording, release),
+    then marks gone every row of a type the dump covers completely whose
+    source is an older dump and which the dump no longer carries (the dumps
+    have no tombstones; recordings need both recording and release).
+    Interrupted or stopped at --max-runtime, the next run continues.
+    Quiet unless -v or something is wrong. See README, "Keeping a full copy
+    current from the dumps".
+    """
+    progress = ProgressLine(format_sync_progress)
+
+    def on_result(result: DumpResult) -> None:
+        progress.close()
+        if verbose:
+            click.echo(result.summary())
+
+    with progress:
+        outcome = sync_with_settings(settings, entity_types or ENTITY_TYPES, progress=progress, on_result=on_result)
+    if outcome.status != ALREADY_IMPORTED or verbose:
+        _summary(verbose, outcome.summary())

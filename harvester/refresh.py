@@ -2,7 +2,9 @@
 
 In order, within the run's budgets: finish plans left unfinished by earlier
 runs (their bookmarks), re-harvest the watchlist, then re-fetch entities
-whose `fetched_at` is older than `older_than` days, oldest first.
+whose `fetched_at` is older than `older_than` days, oldest first. Rows that
+came from a dump are left to the next dump (`sync-dumps`): re-fetching a
+full catalogue one lookup a second would take months.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def watchlist_plans(settings: Settings) -> list[Plan]:
 
 
 def stale_plans(db: sqlite_utils.Database, older_than_days: float, now: datetime | None = None) -> Iterator[Plan]:
-    """Lookups of entities not fetched for `older_than_days`, oldest first.
+    """Lookups of entities not fetched for `older_than_days`, oldest first,
+    leaving out rows whose source is a dump (the next dump refreshes them).
 
     Queried lazily, a batch at a time, each batch starting after the last
     row of the one before (keyset paging): a scan per batch, however many
@@ -72,7 +75,8 @@ def stale_plans(db: sqlite_utils.Database, older_than_days: float, now: datetime
     cutoff = (now - timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     union = " UNION ALL ".join(
         f"SELECT fetched_at, '{table}' AS entity_table, id FROM [{table}] "
-        f"WHERE fetched_at < :cutoff AND gone_at IS NULL" for table in STALE_TABLES)
+        f"WHERE fetched_at < :cutoff AND gone_at IS NULL AND coalesce(source, '') NOT LIKE 'dump:%'"
+        for table in STALE_TABLES)
     after = ("", "", "")
     while True:
         rows = db.execute(

@@ -28,6 +28,9 @@ DEFAULT_RATE = 1.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 45.0
 DEFAULT_OLDER_THAN_DAYS = 30.0
+DEFAULT_DUMP_SERVER = "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps"
+DEFAULT_DUMP_DIR = Path("data/dumps")
+DEFAULT_DUMP_KEEP = 1
 
 # type names used in messages: "string", "number", "integer", "boolean",
 # "list of strings", "list of tables"
@@ -58,6 +61,7 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
     "licence": {"include_supplementary": "boolean"},
     # who makes archive packages (bag-info Source-Organization, Contact-Name, Contact-Email)
     "archive": {"organization": "string", "contact_name": "string", "contact_email": "string"},
+    "dumps": {"server": "string", "dir": "string", "keep": "integer"},
 }
 
 # keys of one [[watch.searches]] table
@@ -74,6 +78,9 @@ ENV = {
     "connect_timeout": "MBHARVEST_CONNECT_TIMEOUT",
     "read_timeout": "MBHARVEST_READ_TIMEOUT",
     "include_supplementary": "MBHARVEST_INCLUDE_SUPPLEMENTARY",
+    "dump_server": "MBHARVEST_DUMP_SERVER",
+    "dump_dir": "MBHARVEST_DUMP_DIR",
+    "dump_keep": "MBHARVEST_DUMP_KEEP",
 }
 
 
@@ -114,6 +121,9 @@ class Settings:
     watch: Watchlist = field(default_factory=Watchlist)
     config_path: Path | None = None
     archive: dict[str, str] = field(default_factory=dict)  # the config's [archive] section
+    dump_server: str = DEFAULT_DUMP_SERVER
+    dump_dir: Path = DEFAULT_DUMP_DIR
+    dump_keep: int = DEFAULT_DUMP_KEEP
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -269,6 +279,9 @@ def resolve_settings(
         ),
         config_path=config_path,
         archive=dict(config.get("archive", {})),
+        dump_server=str(pick("dump_server", str, "dumps", "server", DEFAULT_DUMP_SERVER)).rstrip("/"),
+        dump_dir=Path(pick("dump_dir", str, "dumps", "dir", str(DEFAULT_DUMP_DIR))),
+        dump_keep=int(pick("dump_keep", int, "dumps", "keep", DEFAULT_DUMP_KEEP)),
     )
     where["older_than_days"] = f"{config_path}: [refresh] older_than"
     for name, lowest, lowest_allowed, allowed in NUMBER_RULES:
@@ -291,4 +304,5 @@ NUMBER_RULES = (
     ("connect_timeout", 0, False, "more than 0 seconds"),
     ("read_timeout", 0, False, "more than 0 seconds"),
     ("older_than_days", 0, True, "0 or more days"),
+    ("dump_keep", 0, True, "0 or more downloaded dumps"),
 )

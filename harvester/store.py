@@ -338,6 +338,30 @@ def _browse_rereads(db: sqlite_utils.Database) -> None:
         db["harvest_run"].add_column("notes", str)
 
 
+# `mbharvest sync-dumps`: which dump (a server folder, e.g. 20251122-001001)
+# is imported how far. One row per archive (its URL and SHA-256, the
+# TIMESTAMP inside it once imported) and one per dump (the entity types whose
+# deletions have been applied, and when).
+DUMP_SYNC: dict[str, dict[str, Any]] = {
+    "dump_sync": {
+        "columns": {"dump_name": str, "server": str, "rows_before": int, "entities_complete": str,
+                    "started_at": str, "completed_at": str},
+        "pk": "dump_name",
+    },
+    "dump_sync_file": {
+        "columns": {"dump_name": str, "entity_type": str, "file_name": str, "url": str, "sha256": str,
+                    "size_bytes": int, "dump_timestamp": str, "downloaded_at": str, "imported_at": str},
+        "pk": ("dump_name", "entity_type"),
+    },
+}
+
+
+@MIGRATIONS(name="0010_dump_sync")
+def _dump_sync(db: sqlite_utils.Database) -> None:
+    for name, spec in DUMP_SYNC.items():
+        db[name].create(spec["columns"], pk=spec["pk"], if_not_exists=True)
+
+
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Bring any database (new or older) to the current shape; idempotent.
     Also finishes a bulk load whose process has died (its indexes, triggers

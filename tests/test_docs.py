@@ -61,6 +61,8 @@ def expected_settings(path: tuple[str, ...]) -> set[str]:
         return FILE_OPTIONS | NETWORK_OPTIONS | BUDGET_OPTIONS | LICENCE_OPTIONS
     if path[0] == "import-dump":  # no requests
         return FILE_OPTIONS | {"--max-runtime"} | LICENCE_OPTIONS
+    if path[0] == "sync-dumps":  # requests to the dump server, not WS/2: no --server, --rate or --max-requests
+        return FILE_OPTIONS | {"--contact", "--connect-timeout", "--read-timeout", "--max-runtime"} | LICENCE_OPTIONS
     if path[0] == "demo":  # its own server and database
         return set()
     return FILE_OPTIONS  # stats, report, runs, export ..., upgrade: they only read (or only migrate)

@@ -340,7 +340,8 @@ def test_parquet_without_pyarrow_names_the_extra(source_db, tmp_path, monkeypatc
 
 # -- Datasette ------------------------------------------------------------------------------------------------
 
-INTERNAL_TABLES = {"_sqlite_migrations", "bulk_load", "harvest_bookmark", "harvest_plan", "dump_import"}
+INTERNAL_TABLES = {"_sqlite_migrations", "bulk_load", "harvest_bookmark", "harvest_plan", "dump_import",
+                   "dump_sync", "dump_sync_file"}
 
 
 def test_datasette_metadata_follows_the_documented_format(source_db, tmp_path):

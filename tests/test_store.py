@@ -68,8 +68,8 @@ def test_contract_tables_keys_and_columns(db):
 def test_table_set_is_exactly_the_schema(db):
     base = {name for name in db.table_names() if "_fts" not in name}
     assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "harvest_bookmark",
-                                            "harvest_plan", "dump_import", "bulk_load", "_sqlite_migrations",
-                                            *SUMMARY_TABLES}
+                                            "harvest_plan", "dump_import", "bulk_load", "dump_sync",
+                                            "dump_sync_file", "_sqlite_migrations", *SUMMARY_TABLES}
     assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
 
 

@@ -213,6 +213,20 @@ TABLES: dict[str, Table] = {
                            table_name=("TEXT", "Its table."), sql=("TEXT", "The SQL that recreates it."),
                            pid=("INTEGER", "Process of the import."), started_at=("TIMESTAMP", "When it was dropped.")),
                        kind=INTERNAL),
+    "dump_sync": Table("Internal: each dump `sync-dumps` worked on, and whether its deletions are applied.", _columns(
+        dump_name=("TEXT", "The dump's folder on the server (YYYYMMDD-HHMMSS)."),
+        server=("TEXT", "The dump server (its json-dumps folder)."),
+        rows_before=("INTEGER", "Entity rows before the first import of this dump (for the ledger's new count)."),
+        entities_complete=("JSON", "Entity types imported completely, as of completed_at."),
+        started_at=("TIMESTAMP", "When a sync first took this dump up."),
+        completed_at=("TIMESTAMP", "When its deletions were applied (NULL until then).")), kind=INTERNAL),
+    "dump_sync_file": Table("Internal: each archive of a dump `sync-dumps` downloaded and imported.", _columns(
+        dump_name=("TEXT", "The dump's folder on the server."), entity_type=("TEXT", "Entity type of the archive."),
+        file_name=("TEXT", "<entity>.tar.xz."), url=("TEXT", "Where it was downloaded from."),
+        sha256=("TEXT", "Its SHA-256 as SHA256SUMS gives it (the download was checked against it)."),
+        size_bytes=("INTEGER", "Size downloaded."), dump_timestamp=("TIMESTAMP", "The TIMESTAMP inside it."),
+        downloaded_at=("TIMESTAMP", "When the download was verified."),
+        imported_at=("TIMESTAMP", "When its import finished (NULL until then).")), kind=INTERNAL),
     "harvest_bookmark": Table("Internal: where each step of a resumable harvest plan stands.", _columns(
         plan=("TEXT", "The plan (command and seeds)."), step=("TEXT", "The step (a browse or lookup)."),
         run_id=("INTEGER", "Run that last moved it (harvest_run.id)."),
