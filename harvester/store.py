@@ -26,8 +26,8 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from harvester.errors import DatabaseError, UsageError
-from harvester.normalize import TABLE_OF, Normalized
-from harvester.views import create_summaries, create_views, rebuild_summaries
+from harvester.normalize import ENTITY_TYPES, TABLE_OF, Normalized
+from harvester.views import OPEN_DATA_VIEWS, create_summaries, create_views, rebuild_summaries
 
 _STAMP = {"fetched_at": str, "source": str}
 
@@ -139,7 +139,8 @@ INDEXES_V1: list[tuple[str, tuple[str, ...]]] = [
     ("annotation", ("entity_id",)),
 ]
 
-ENTITY_TABLES = tuple(TABLE_OF.values())
+# The tables whose rows `entities_written` counts (what harvest commands fetch).
+ENTITY_TABLES = tuple(TABLE_OF[entity] for entity in ENTITY_TYPES)
 
 # One row per dump file imported: lines_committed is the resume position,
 # written in the same transaction as the rows of those lines.
@@ -177,17 +178,20 @@ def _dump_import(db: sqlite_utils.Database) -> None:
     db["dump_import"].create(DUMP_IMPORT_COLUMNS, pk=("entity_type", "dump_timestamp", "size_bytes"),
                              if_not_exists=True)
     for name, spec in TABLES_V1.items():
-        columns = spec.get("fts")
-        if not columns:
-            continue
-        listed = ", ".join(f'"{column}"' for column in columns)
-        old_values = ", ".join(f'old."{column}"' for column in columns)
-        new_values = ", ".join(f'new."{column}"' for column in columns)
-        db.execute(f'DROP TRIGGER IF EXISTS "{name}_au"')
-        db.execute(
-            f'CREATE TRIGGER "{name}_au" AFTER UPDATE OF {listed} ON "{name}" BEGIN\n'
-            f'  INSERT INTO "{name}_fts" ("{name}_fts", rowid, {listed}) VALUES(\'delete\', old.rowid, {old_values});\n'
-            f'  INSERT INTO "{name}_fts" (rowid, {listed}) VALUES (new.rowid, {new_values});\nEND')
+        if spec.get("fts"):
+            _full_text_update_trigger(db, name, spec["fts"])
+
+
+def _full_text_update_trigger(db: sqlite_utils.Database, name: str, columns: list[str]) -> None:
+    """The full-text index follows an update only when an indexed column changes."""
+    listed = ", ".join(f'"{column}"' for column in columns)
+    old_values = ", ".join(f'old."{column}"' for column in columns)
+    new_values = ", ".join(f'new."{column}"' for column in columns)
+    db.execute(f'DROP TRIGGER IF EXISTS "{name}_au"')
+    db.execute(
+        f'CREATE TRIGGER "{name}_au" AFTER UPDATE OF {listed} ON "{name}" BEGIN\n'
+        f'  INSERT INTO "{name}_fts" ("{name}_fts", rowid, {listed}) VALUES(\'delete\', old.rowid, {old_values});\n'
+        f'  INSERT INTO "{name}_fts" (rowid, {listed}) VALUES (new.rowid, {new_values});\nEND')
 
 
 # Resumable harvest state: one row per (plan, step), written in the same
@@ -223,12 +227,6 @@ HARVEST_PLANS = {
 def _harvest_plan(db: sqlite_utils.Database) -> None:
     create_tables(db, HARVEST_PLANS)
     db["harvest_plan"].create_index(["plan"], if_not_exists=True)
-
-
-# Every table upsert_rows can write, with its key.
-PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
-    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE, HARVEST_PLANS) for name, spec in tables.items()
-}
 
 
 # Migration 0003's researcher views (0007 replaces them: harvester/views.py)
@@ -360,6 +358,131 @@ DUMP_SYNC: dict[str, dict[str, Any]] = {
 def _dump_sync(db: sqlite_utils.Database) -> None:
     for name, spec in DUMP_SYNC.items():
         db[name].create(spec["columns"], pk=spec["pk"], if_not_exists=True)
+
+
+# Issue 18: the rest of MusicBrainz's open data (migration 0011). Frozen like TABLES_V1.
+_GONE_STAMP = {"gone_at": str, **_STAMP}
+_LIFE_SPAN = {"begin_date": str, "end_date": str, "ended": int}
+TABLES_V11: dict[str, dict[str, Any]] = {
+    "area": {
+        "columns": {"id": str, "name": str, "sort_name": str, "type": str, "disambiguation": str,
+                    "iso_3166_1": str, "iso_3166_2": str, "iso_3166_3": str, **_LIFE_SPAN, **_GONE_STAMP},
+        "pk": "id",
+    },
+    "work": {
+        "columns": {"id": str, "title": str, "type": str, "language": str, "disambiguation": str, **_GONE_STAMP},
+        "pk": "id",
+    },
+    "work_iswc": {
+        "columns": {"work_id": str, "iswc": str, **_STAMP},
+        "pk": ("work_id", "iswc"),
+        "foreign_keys": [("work_id", "work", "id")],
+    },
+    "url": {
+        "columns": {"id": str, "resource": str, "host": str, **_STAMP},
+        "pk": "id",
+    },
+    "relationship": {
+        "columns": {"entity_type": str, "entity_id": str, "target_type": str, "target_id": str, "link_key": str,
+                    "type": str, "type_id": str, "direction": str, "begin_date": str, "end_date": str,
+                    "ended": int, "attributes": str, "attribute_values": str, "attribute_credits": str,
+                    "entity_credit": str, "target_credit": str, "ordering_key": int, **_STAMP},
+        # keyed from its source's MBID, and indexed from its target's (every
+        # relationship of an entity is found from either end by its MBID)
+        "pk": ("entity_id", "entity_type", "target_type", "target_id", "link_key"),
+    },
+    "alias": {
+        "columns": {"entity_type": str, "entity_id": str, "position": int, "name": str, "sort_name": str,
+                    "locale": str, "type": str, "primary": int, **_LIFE_SPAN, **_STAMP},
+        "pk": ("entity_type", "entity_id", "position"), "fts": ["name", "sort_name"],
+    },
+    "release_event": {
+        "columns": {"release_id": str, "position": int, "area_id": str, "date": str, **_STAMP},
+        "pk": ("release_id", "position"),
+        "foreign_keys": [("release_id", "release", "id"), ("area_id", "area", "id")],
+    },
+    "event": {
+        "columns": {"id": str, "name": str, "type": str, "disambiguation": str, "time": str, "cancelled": int,
+                    "setlist": str, **_LIFE_SPAN, **_GONE_STAMP},
+        "pk": "id",
+    },
+    "instrument": {
+        "columns": {"id": str, "name": str, "type": str, "disambiguation": str, "description": str,
+                    **_GONE_STAMP},
+        "pk": "id",
+    },
+    "place": {
+        "columns": {"id": str, "name": str, "type": str, "disambiguation": str, "address": str, "area_id": str,
+                    "latitude": float, "longitude": float, **_LIFE_SPAN, **_GONE_STAMP},
+        "pk": "id",
+        "foreign_keys": [("area_id", "area", "id")],
+    },
+    "series": {
+        "columns": {"id": str, "name": str, "type": str, "disambiguation": str, **_GONE_STAMP},
+        "pk": "id",
+    },
+}
+# Columns 0011 adds to tables of TABLES_V1 (at their end).
+COLUMNS_V11: dict[str, dict[str, type]] = {
+    "artist": {"area_id": str, "begin_area_id": str, "end_area_id": str},
+    "label": {"area_id": str},
+    "release": {"language": str, "script": str},
+}
+INDEXES_V11: list[tuple[str, tuple[str, ...]]] = [
+    ("relationship", ("target_id", "target_type", "entity_type", "entity_id")),
+    ("relationship", ("type_id",)),
+    ("alias", ("entity_id",)),
+    ("url", ("host",)),
+    ("work_iswc", ("iswc",)),
+    ("release_event", ("area_id",)),
+    ("place", ("area_id",)),
+    ("artist", ("area_id",)),
+    ("artist", ("begin_area_id",)),
+    ("artist", ("end_area_id",)),
+    ("label", ("area_id",)),
+]
+
+
+@MIGRATIONS(name="0011_open_data")
+def _open_data(db: sqlite_utils.Database) -> None:
+    """Works and ISWCs, relationships and URLs, aliases (full-text), areas,
+    release events, language and script, events, instruments, places and
+    series; and two values whose format changes, converted in place so that
+    no column holds two formats: `secondary_types` from `A; B` to a JSON
+    array, `release_label.label_id` from '' (no label) to NULL."""
+    create_tables(db, TABLES_V11)
+    for table, columns in COLUMNS_V11.items():
+        present = {column.name for column in db[table].columns}
+        for column, kind in columns.items():
+            if column not in present:
+                db[table].add_column(column, kind)
+    for table, columns in INDEXES_V11:
+        db[table].create_index(columns, if_not_exists=True)
+    for name, spec in TABLES_V11.items():
+        if spec.get("fts"):
+            db[name].enable_fts(spec["fts"], create_triggers=True, replace=True)
+            _full_text_update_trigger(db, name, spec["fts"])
+    db.conn.create_function("mbharvest_types_json", 1, _secondary_types_json, deterministic=True)
+    db.execute("UPDATE release_group SET secondary_types = mbharvest_types_json(secondary_types) "
+               "WHERE secondary_types IS NOT NULL AND secondary_types NOT LIKE '[%'")
+    db.execute("UPDATE release_label SET label_id = NULL WHERE label_id = ''")
+    create_views(db, OPEN_DATA_VIEWS)
+
+
+def _secondary_types_json(stored: str) -> str:
+    """0.1.0's `Compilation; Live` as the JSON array `["Compilation","Live"]` ('' is `[]`)."""
+    return orjson.dumps([part.strip() for part in stored.split(";") if part.strip()]).decode()
+
+
+# Every table upsert_rows can write, with its key.
+PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
+    name: spec["pk"] for tables in (TABLES_V1, HARVEST_STATE, HARVEST_PLANS, TABLES_V11)
+    for name, spec in tables.items()
+}
+# Every table with a full-text index, and the columns it indexes.
+FULL_TEXT: dict[str, list[str]] = {
+    name: spec["fts"] for tables in (TABLES_V1, TABLES_V11) for name, spec in tables.items() if spec.get("fts")
+}
 
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from harvester.streaming import service_sql
+
 LENGTH_BIN_MS = 5_000
 UNKNOWN_LENGTH_BIN = -1  # summary_recording_length's bin for recordings without a known length
 LIST_LIMIT = 1_000  # entries an ordered list column (isrcs, recording_ids) shows at most
@@ -239,6 +241,40 @@ VIEWS: dict[str, str] = {
 }
 
 
-def create_views(db: sqlite_utils.Database) -> None:
-    for name, sql in VIEWS.items():
+# Every table of an entity type that can be marked gone (the JSON dumps' types).
+GONE_TABLES = ("area", "artist", "event", "instrument", "label", "place", "recording", "release", "release_group",
+               "series", "work")
+
+
+def live_entity(type_column: str, id_column: str) -> str:
+    """SQL: the entity named by a type column and an id column is not marked
+    gone (an entity not stored at all counts as live)."""
+    return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {table} g WHERE {type_column} = '{table}' "
+                        f"AND g.id = {id_column} AND g.gone_at IS NOT NULL)" for table in GONE_TABLES)
+
+
+# Migration 0011's views, over the relationship and url tables.
+OPEN_DATA_VIEWS: dict[str, str] = {
+    # from the works, through the relationships' target index
+    "recording_work": """
+        SELECT r.entity_id AS recording_id, r.target_id AS work_id, r.type, r.attributes
+        FROM work w JOIN relationship r ON r.target_id = w.id AND r.target_type = 'work' AND r.entity_type = 'recording'
+        WHERE w.gone_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM recording g WHERE g.id = r.entity_id AND g.gone_at IS NOT NULL)""",
+    # from the URLs (linked to: the target index; linking, url -> work: the key)
+    "entity_url": f"""
+        SELECT r.entity_type, r.entity_id, r.type, u.id AS url_id, u.resource, u.host,
+               {service_sql('u.host')} AS service
+        FROM url u JOIN relationship r ON r.target_id = u.id AND r.target_type = 'url'
+        WHERE {live_entity('r.entity_type', 'r.entity_id')}
+        UNION ALL
+        SELECT r.target_type, r.target_id, r.type, u.id, u.resource, u.host, {service_sql('u.host')}
+        FROM url u JOIN relationship r ON r.entity_id = u.id AND r.entity_type = 'url'
+        WHERE {live_entity('r.target_type', 'r.target_id')}""",
+}
+ALL_VIEWS: dict[str, str] = {**VIEWS, **OPEN_DATA_VIEWS}
+
+
+def create_views(db: sqlite_utils.Database, views: dict[str, str] = VIEWS) -> None:
+    for name, sql in views.items():
         db.create_view(name, sql.strip(), replace=True)

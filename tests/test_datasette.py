@@ -60,7 +60,7 @@ def test_internal_tables_are_hidden_and_the_rest_shown(served):
 def test_facets_are_the_declared_ones_and_no_date_facet_is_suggested(served):
     _, get = served
     page = get("/musicbrainz/release.json")
-    assert set(page["facet_results"]) == {"status", "country", "packaging"}
+    assert set(page["facet_results"]) == {"status", "country", "packaging", "language", "script"}
     assert page["suggested_facets"] == []
 
 

@@ -84,20 +84,46 @@ def bodies(paths: list[str]) -> list[dict]:
 # -- what the lines hold, computed independently --
 
 def credited_artists(doc) -> set[str]:
-    """Artist ids of every artist credit in a document (relations excluded:
-    the normalizer keeps no relations)."""
+    """Artist ids of every artist credit in a document, and of every artist
+    a relationship points at, at any depth."""
     found = set()
     if isinstance(doc, dict):
         for item in doc.get("artist-credit") or []:
             if item.get("artist", {}).get("id"):
                 found.add(item["artist"]["id"])
-        for key, value in doc.items():
-            if key != "relations":
-                found |= credited_artists(value)
+        for relation in doc.get("relations") or []:
+            if (relation.get("artist") or {}).get("id"):
+                found.add(relation["artist"]["id"])
+        for value in doc.values():
+            found |= credited_artists(value)
     elif isinstance(doc, list):
         for value in doc:
             found |= credited_artists(value)
     return found
+
+
+def targets(doc, target_type: str) -> list[dict]:
+    """Every entity of a type that a relationship points at, at any depth."""
+    found = []
+    if isinstance(doc, dict):
+        for relation in doc.get("relations") or []:
+            if (relation.get(target_type) or {}).get("id"):
+                found.append(relation[target_type])
+        for value in doc.values():
+            found += targets(value, target_type)
+    elif isinstance(doc, list):
+        for value in doc:
+            found += targets(value, target_type)
+    return found
+
+
+def related(doc, target_type: str) -> set[str]:
+    return {target["id"] for target in targets(doc, target_type)}
+
+
+def recording_ids(docs: list[dict]) -> set[str]:
+    """The recordings recording lines hold: their own, and those their relationships point at."""
+    return {d["id"] for d in docs} | set().union(*(related(d, "recording") for d in docs))
 
 
 def release_tracks(release: dict) -> list[dict]:
@@ -144,17 +170,20 @@ def test_recording_tar_xz_holds_exactly_the_lines(tmp_path, run):
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # nothing on stdout without -v
     db = db_of(tmp_path)
-    assert ids(db, "recording") == {d["id"] for d in docs}
+    assert ids(db, "recording") == recording_ids(docs)
     assert {(r, i) for r, i in db.execute("SELECT recording_id, isrc FROM recording_isrc").fetchall()} == {
         (d["id"], normalize_isrc(code)) for d in docs for code in d.get("isrcs", [])}
     assert ids(db, "artist") == set().union(*(credited_artists(d) for d in docs))
-    assert ids(db, "release") == {r["id"] for d in docs for r in d.get("releases", [])}
+    assert ids(db, "release") == {r["id"] for d in docs for r in d.get("releases", [])} | set().union(
+        *(related(d, "release") for d in docs))
     for doc in docs:
         title, length, source, fetched = db.execute(
             "SELECT title, length_ms, source, fetched_at FROM recording WHERE id = ?", (doc["id"],)).fetchone()
         assert (title, length) == (doc["title"], doc.get("length"))
         assert (source, fetched) == (SOURCE, "2025-11-22T00:00:52Z")
     expected_credits = {("recording", d["id"], i) for d in docs for i, _ in enumerate(d["artist-credit"])}
+    expected_credits |= {("recording", r["id"], i) for d in docs for r in targets(d, "recording")
+                         for i, _ in enumerate(r.get("artist-credit") or [])}
     for release in (r for d in docs for r in d.get("releases", [])):
         expected_credits |= {("release", release["id"], i) for i, _ in enumerate(release.get("artist-credit", []))}
         group = release.get("release-group", {})
@@ -177,7 +206,7 @@ def test_release_tar_gz_media_tracks_isrcs_and_labels(tmp_path, run):
     assert count(db, "recording_isrc") >= 12  # the android release carries 12
     assert count(db, "medium") == sum(len(d.get("media", [])) for d in docs)
     assert {tuple(r) for r in db.execute("SELECT release_id, label_id, catalog_number FROM release_label")} == {
-        (d["id"], (li.get("label") or {}).get("id") or "", li.get("catalog-number") or "")
+        (d["id"], (li.get("label") or {}).get("id"), li.get("catalog-number") or "")
         for d in docs for li in d.get("label-info", [])}
 
 
@@ -269,7 +298,7 @@ def test_a_newer_dump_updates_rows_and_the_full_text_index(tmp_path, run):
     db = db_of(tmp_path)
     assert db.execute("SELECT title, source FROM recording WHERE id = ?", (docs[0]["id"],)).fetchone() == (
         "Zyxwv Renamed", "dump:2025-11-26T00:00:48Z")
-    assert count(db, "recording") == len(docs)
+    assert count(db, "recording") == len(recording_ids(docs))
     found = db.execute("SELECT r.id FROM recording_fts f JOIN recording r ON r.rowid = f.rowid "
                        "WHERE recording_fts MATCH 'Zyxwv'").fetchall()
     assert found == [(docs[0]["id"],)]
@@ -519,7 +548,7 @@ def test_skip_bad_lines_reports_them_and_imports_the_rest(tmp_path, run):
     result = run(path, "--skip-bad-lines", "-v")
     assert result.exit_code == 0, result.output
     assert "2 bad lines skipped (first: line 3, 6)" in result.stderr
-    assert ids(db_of(tmp_path), "recording") == {d["id"] for d in docs}
+    assert ids(db_of(tmp_path), "recording") == recording_ids(docs)
     assert db_of(tmp_path).execute("SELECT lines_skipped, status FROM dump_import").fetchone() == (2, "complete")
 
 

@@ -69,6 +69,7 @@ def test_release_lookup_with_isrcs_on_every_track():
         "id": "94ad3a58-a1cc-46a3-acf4-9cb6c1d6f032", "title": "+", "status": "Official", "date": "2011-09-09",
         "country": "XE", "barcode": "5052498646524", "disambiguation": "", "packaging": "Jewel Case",
         "release_group_id": "05ce100c-eddf-4967-8d7e-33fc0883fe39", "artist_credit": "Ed Sheeran",
+        "language": "eng", "script": "Latn",
     }
     assert out.rows["medium"] == [{"release_id": release["id"], "position": 1, "format": "CD", "track_count": 12,
                                    "title": ""}]
@@ -228,7 +229,7 @@ def test_non_object_documents_give_typed_errors(doc):
 
 def test_unknown_entity_type_is_a_typed_error():
     with pytest.raises(NormalizeError, match="unknown entity type"):
-        normalize_entity("work", {"id": "x"})
+        normalize_entity("genre", {"id": "x"})
 
 
 def test_redirect_row_only_when_ids_differ():

@@ -119,15 +119,37 @@ class Walk:
             if (item.get("artist") or {}).get("id"):
                 self.corpus.artists.add(item["artist"]["id"])
 
-    def recording(self, doc):
+    def relations(self, doc):
+        """The entities a document's relationships point at (a target's own
+        lists are partial views: they add, never replace)."""
+        for relation in doc.get("relations") or []:
+            target_type = (relation.get("target-type") or "").replace("-", "_")
+            target = relation.get(target_type)
+            if not (target or {}).get("id"):
+                continue
+            if target_type == "artist":
+                self.corpus.artists.add(target["id"])
+            elif target_type == "label":
+                self.corpus.labels.add(target["id"])
+            elif target_type == "recording":
+                self.recording(target, partial=True)
+            elif target_type == "release":
+                self.release(target)
+            else:
+                self.relations(target)
+
+    def recording(self, doc, partial=False):
         rid = doc["id"]
         if "length" in doc:
             self.corpus.recordings[rid] = int(doc["length"]) if doc["length"] is not None else None
         else:
             self.corpus.recordings.setdefault(rid, None)
-        if "isrcs" in doc:
+        if "isrcs" in doc and partial:
+            self.corpus.isrcs.setdefault(rid, set()).update(doc["isrcs"])
+        elif "isrcs" in doc:
             self.corpus.isrcs[rid] = set(doc["isrcs"])
         self.credit(doc)
+        self.relations(doc)
         for release in doc.get("releases") or []:
             self.release(release)
 
@@ -144,6 +166,7 @@ class Walk:
                 (group["first-release-date"] or None) if "first-release-date" in group else old[1])
             self.credit(group)
         self.credit(doc)
+        self.relations(doc)
         for info in doc.get("label-info") or []:
             if (info.get("label") or {}).get("id"):
                 self.corpus.labels.add(info["label"]["id"])

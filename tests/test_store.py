@@ -27,13 +27,25 @@ CONTRACT_COLUMNS = {
     "artist_credit_name": "entity_type entity_id position artist_id name join_phrase",
     "mbid_redirect": "old_id new_id entity_type",
     "harvest_run": "id command started_at finished_at status requests entities_written",
+    # issue 18
+    "work": "id title type language disambiguation",
+    "work_iswc": "work_id iswc",
+    "relationship": "entity_type entity_id target_type target_id type direction",
+    "url": "id resource",
+    "alias": "entity_type entity_id name sort_name locale type primary",
+    "area": "id name type",
+    "release_event": "release_id area_id date",
+    "event": "id name type", "instrument": "id name type", "place": "id name type", "series": "id name type",
 }
 CONTRACT_KEYS = {
     "artist": ["id"], "label": ["id"], "release_group": ["id"], "release": ["id"],
     "medium": ["release_id", "position"], "track": ["id"], "recording": ["id"],
     "recording_isrc": ["recording_id", "isrc"], "release_label": ["release_id", "label_id", "catalog_number"],
     "artist_credit_name": ["entity_type", "entity_id", "position"], "mbid_redirect": ["old_id"],
-    "harvest_run": ["id"],
+    "harvest_run": ["id"], "work": ["id"], "work_iswc": ["work_id", "iswc"],
+    "relationship": ["entity_id", "entity_type", "target_type", "target_id", "link_key"], "url": ["id"],
+    "alias": ["entity_type", "entity_id", "position"], "area": ["id"], "release_event": ["release_id", "position"],
+    "event": ["id"], "instrument": ["id"], "place": ["id"], "series": ["id"],
 }
 ENTITY_TABLES = ["artist", "label", "release_group", "release", "medium", "track", "recording",
                  "recording_isrc", "release_label", "artist_credit_name"]
@@ -70,7 +82,8 @@ def test_table_set_is_exactly_the_schema(db):
     assert base == set(CONTRACT_COLUMNS) | {"document", "tag", "rating", "annotation", "harvest_bookmark",
                                             "harvest_plan", "dump_import", "bulk_load", "dump_sync",
                                             "dump_sync_file", "_sqlite_migrations", *SUMMARY_TABLES}
-    assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts"} <= set(db.table_names())
+    assert {"artist_fts", "label_fts", "release_fts", "release_group_fts", "recording_fts",
+            "alias_fts"} <= set(db.table_names())
 
 
 def test_every_id_column_leads_an_index(db):

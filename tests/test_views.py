@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from harvester import store
 from harvester.normalize import normalize_entity
 from harvester.stats import reference_year
-from harvester.views import COUNTERS, SUMMARY_TABLES, VIEWS, rebuild_summaries
+from harvester.views import ALL_VIEWS, COUNTERS, SUMMARY_TABLES, VIEWS, rebuild_summaries
 from tests.conftest import FIXTURES
 from tests.duckdb_sqlite import attach
 from tests.test_export import build_db
@@ -230,7 +230,7 @@ def test_duckdb_reads_every_view_and_table_as_sqlite_does(views_db):
     conn = sqlite3.connect(views_db)
     names = [name for name, in conn.execute(
         "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE '%\\_fts%' ESCAPE '\\'")]
-    assert set(VIEWS) <= set(names) and "label" in names
+    assert set(ALL_VIEWS) <= set(names) and "label" in names
     for name in names:
         expected = sorted(conn.execute(f"SELECT * FROM [{name}]").fetchall(), key=repr)
         assert sorted(duck.execute(f'SELECT * FROM mb."{name}"').fetchall(), key=repr) == expected, name
@@ -242,7 +242,7 @@ def test_duckdb_reads_every_view_and_table_as_sqlite_does(views_db):
     columns = dict(duck.execute("SELECT table_name, count(*) FROM information_schema.columns "
                                 "WHERE table_catalog = 'mb' GROUP BY 1").fetchall())
     assert all(columns[name] == len(conn.execute(f"PRAGMA table_info([{name}])").fetchall()) for name in tables)
-    for view in VIEWS:
+    for view in ALL_VIEWS:
         described = [row[0] for row in duck.execute(f"DESCRIBE mb.{view}").fetchall()]
         assert described == [row[1] for row in conn.execute(f"PRAGMA table_info([{view}])")], view
     conn.close()
@@ -259,7 +259,8 @@ def test_a_database_of_the_previous_release_upgrades_to_the_portable_views(tmp_p
     assert summaries(db.conn) == truth(db.conn)
     declared = {row[1]: row[2] for row in db.execute("PRAGMA table_info(label)")}
     assert declared["label_code"] == "TEXT"
-    after = {row[0]: row for row in rows(db.conn, "SELECT * FROM label")}
+    width = len(next(iter(before.values())))  # later migrations add columns at the end (0011: area_id)
+    after = {row[0]: row[:width] for row in rows(db.conn, "SELECT * FROM label")}
     code_at = list(declared).index("label_code")
     assert {k: tuple(str(v) if i == code_at and v is not None else v for i, v in enumerate(row))
             for k, row in before.items()} == after
@@ -268,7 +269,7 @@ def test_a_database_of_the_previous_release_upgrades_to_the_portable_views(tmp_p
             } >= {"label_ai", "label_ad", "label_au"}
     db.close()
     duck = attach(old)
-    for view in VIEWS:
+    for view in ALL_VIEWS:
         assert sorted(duck.execute(f"SELECT * FROM mb.{view}").fetchall(), key=repr) == sorted(
             rows(old, f"SELECT * FROM {view}"), key=repr), view
     duck.close()

@@ -22,10 +22,13 @@ from harvester.views import COUNTERS, UNKNOWN_LENGTH_BIN
 CORE_TABLES = (
     "artist", "label", "release_group", "release", "medium", "track", "recording",
     "recording_isrc", "release_label", "artist_credit_name", "mbid_redirect", "harvest_run",
+    "work", "work_iswc", "relationship", "url", "alias", "area", "release_event",
+    "event", "instrument", "place", "series",
 )
 DOCUMENT_TABLE = "document"
 SUPPLEMENTARY_TABLES = ("tag", "rating", "annotation")
-ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording")
+ENTITY_TABLES = ("artist", "label", "release_group", "release", "recording",
+                 "area", "event", "instrument", "place", "series", "work")
 
 CC0_LICENSE = "CC0 1.0"
 CC0_URL = "https://creativecommons.org/publicdomain/zero/1.0/"
@@ -71,12 +74,17 @@ _STAMP = {
     "source": ("TEXT", "Where the row came from: ws2:<server URL> or dump:<dump timestamp>."),
 }
 _GONE = ("TIMESTAMP", "When the entity was found deleted upstream (NULL while it exists).")
-_ENTITY_TYPE = ("TEXT", "Type of the entity the row belongs to (artist, label, release_group, release, recording).")
+_ENTITY_TYPE = ("TEXT", "Type of the entity the row belongs to (artist, label, release_group, release, recording, "
+                        "work, area, event, instrument, place, series).")
 _ENTITY_ID = ("TEXT", "MBID of the entity the row belongs to.")
 _CREDIT = ("TEXT", "Artist credit as printed (each credited name followed by its join phrase).")
 _ROW_LICENCE = ("TEXT", "Licence of this row: CC-BY-NC-SA-3.0 (supplementary data, NonCommercial).")
 _BEGIN = ("PARTIAL_DATE", "Birth, formation or founding date (YYYY, YYYY-MM or YYYY-MM-DD).")
 _END = ("PARTIAL_DATE", "Death, dissolution or end date (YYYY, YYYY-MM or YYYY-MM-DD).")
+_ENDED = ("BOOLEAN", "Whether it has ended.")
+_AREA = ("TEXT", "MBID of its area (area.id): a country, subdivision, city, district...; NULL when none is given.")
+_NAME = ("TEXT", "Official name.")
+_DISAMBIGUATION = ("TEXT", "Comment telling apart entities of the same name.")
 
 TABLES: dict[str, Table] = {
     "artist": Table("MusicBrainz artists: people, groups, orchestras, characters.", _columns(
@@ -86,7 +94,11 @@ TABLES: dict[str, Table] = {
         country=("TEXT", "ISO 3166-1 country code of the artist's area."),
         disambiguation=("TEXT", "Comment telling apart artists of the same name."),
         gender=("TEXT", "Gender of a person."), begin_date=_BEGIN, end_date=_END,
-        ended=("BOOLEAN", "Whether the artist has ended (died, dissolved)."), gone_at=_GONE, **_STAMP),
+        ended=("BOOLEAN", "Whether the artist has ended (died, dissolved)."), gone_at=_GONE, **_STAMP,
+        area_id=("TEXT", "MBID of the artist's area (area.id): often a city or region, whose country is found "
+                         "through area relationships ('part of'); `country` is set only when it is a country."),
+        begin_area_id=("TEXT", "MBID of the area where the artist was born or formed (area.id)."),
+        end_area_id=("TEXT", "MBID of the area where the artist died or dissolved (area.id).")),
         facets=("type", "country", "gender")),
     "label": Table("Record labels and other imprints.", _columns(
         id=("TEXT", "MusicBrainz identifier (MBID) of the label."), name=("TEXT", "Official name."),
@@ -96,12 +108,15 @@ TABLES: dict[str, Table] = {
         label_code=("TEXT", "Label code as given: usually the digits of an IFPI LC number without the LC prefix "
                             "(2648), sometimes text (SPREC). Text, so every value keeps its form."),
         disambiguation=("TEXT", "Comment telling apart labels of the same name."), begin_date=_BEGIN, end_date=_END,
-        ended=("BOOLEAN", "Whether the label has ended."), gone_at=_GONE, **_STAMP),
+        ended=("BOOLEAN", "Whether the label has ended."), gone_at=_GONE, **_STAMP,
+        area_id=("TEXT", "MBID of the label's area (area.id), often a city or region; `country` is set only "
+                         "when it is a country.")),
         facets=("type", "country")),
     "release_group": Table("Release groups: an album, single or EP across all its editions.", _columns(
         id=("TEXT", "MusicBrainz identifier (MBID) of the release group."), title=("TEXT", "Title."),
         primary_type=("TEXT", "Album, Single, EP, Broadcast or Other."),
-        secondary_types=("TEXT", "Secondary types (Compilation, Live, Soundtrack, ...), comma separated."),
+        secondary_types=("JSON", "Secondary types as a JSON array (e.g. [\"Compilation\",\"Live\"]; [] for none). "
+                                 "Migration 0011 converted the 'Compilation; Live' text of older releases."),
         first_release_date=("PARTIAL_DATE", "Date of the earliest release in the group."), artist_credit=_CREDIT,
         disambiguation=("TEXT", "Comment telling apart groups of the same title."), gone_at=_GONE, **_STAMP),
         facets=("primary_type",)),
@@ -114,8 +129,10 @@ TABLES: dict[str, Table] = {
                          "NULL that none is known."),
         release_group_id=("TEXT", "MBID of the release group (release_group.id)."), artist_credit=_CREDIT,
         disambiguation=("TEXT", "Comment telling apart releases of the same title."),
-        packaging=("TEXT", "Packaging (Jewel Case, Digipak, None, ...)."), gone_at=_GONE, **_STAMP),
-        facets=("status", "country", "packaging")),
+        packaging=("TEXT", "Packaging (Jewel Case, Digipak, None, ...)."), gone_at=_GONE, **_STAMP,
+        language=("TEXT", "Language of the titles and tracklist (ISO 639-3, e.g. eng; mul for several)."),
+        script=("TEXT", "Script of the titles and tracklist (ISO 15924, e.g. Latn, Cyrl, Jpan).")),
+        facets=("status", "country", "packaging", "language", "script")),
     "medium": Table("Media of a release (disc, vinyl side set, digital medium), by position.", _columns(
         release_id=("TEXT", "MBID of the release (release.id)."),
         position=("INTEGER", "Position of the medium in the release (from 1)."),
@@ -143,9 +160,10 @@ TABLES: dict[str, Table] = {
                             _columns(recording_id=("TEXT", "MBID of the recording (recording.id)."),
                                      isrc=("TEXT", "ISRC: CC (country) + OOO (registrant) + YY (year) + NNNNN."),
                                      **_STAMP)),
-    "release_label": Table("Labels and catalogue numbers of releases ('' where none is given).", _columns(
+    "release_label": Table("Labels and catalogue numbers of releases.", _columns(
         release_id=("TEXT", "MBID of the release (release.id)."),
-        label_id=("TEXT", "MBID of the label (label.id); '' if none."),
+        label_id=("TEXT", "MBID of the label (label.id); NULL when the release names a catalogue number without "
+                          "a label (databases before migration 0011 held '')."),
         catalog_number=("TEXT", "Catalogue number as printed; '' if none."), **_STAMP)),
     "artist_credit_name": Table("Names in an entity's artist credit, one row per credited artist, in order.",
                                 _columns(entity_type=_ENTITY_TYPE, entity_id=_ENTITY_ID,
@@ -175,6 +193,103 @@ TABLES: dict[str, Table] = {
         notes=("TEXT", "What the run's reader should know that is not an error (a browse still short of its "
                        "count after its re-reads).")),
         facets=("command", "status")),
+    "work": Table("Works: the compositions (songs, pieces, librettos...) recordings perform.", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the work."), title=("TEXT", "Title."),
+        type=("TEXT", "Song, Aria, Symphony, Opera, ..."),
+        language=("TEXT", "Language of the lyrics (ISO 639-3; mul for several, zxx for none)."),
+        disambiguation=_DISAMBIGUATION, gone_at=_GONE, **_STAMP),
+        facets=("type", "language")),
+    "work_iswc": Table("ISWCs of works (T and ten digits, without dots or hyphens); invalid ones are counted and kept "
+                       "out.", _columns(work_id=("TEXT", "MBID of the work (work.id)."),
+                                        iswc=("TEXT", "ISWC: T + nine digits + check digit (T1234567890)."), **_STAMP)),
+    "relationship": Table(
+        "Every relationship the stored documents carry (performances of works, members of bands, producers, links "
+        "to other sites...), stored once from its source (MusicBrainz's entity0) to its target (entity1), whichever "
+        "side it was read from: between two types the alphabetically first is the source (artist -> recording, "
+        "recording -> work, release -> url, url -> work).", _columns(
+            entity_type=("TEXT", "Type of the source: area, artist, event, instrument, label, place, recording, "
+                                 "release, release_group, series, url or work."),
+            entity_id=("TEXT", "MBID of the source."),
+            target_type=("TEXT", "Type of the target (as entity_type; also genre)."),
+            target_id=("TEXT", "MBID of the target."),
+            link_key=("TEXT", "Digest of type, dates and attributes with their values: tells apart relationships of "
+                              "one type between the same two entities (part of the key)."),
+            type=("TEXT", "Relationship type (performance, member of band, producer, streaming, wikidata, ...)."),
+            type_id=("TEXT", "MBID of the relationship type."),
+            direction=("TEXT", "forward: the row reads from source to target (every row but these: NULL for a "
+                               "relationship between two entities of one type read from a body without a "
+                               "direction, kept as the body had it)."),
+            begin_date=("PARTIAL_DATE", "When it began (YYYY, YYYY-MM or YYYY-MM-DD)."),
+            end_date=("PARTIAL_DATE", "When it ended."), ended=_ENDED,
+            attributes=("JSON", "Its attributes as a JSON array (live, cover, guitar, additional, ...); NULL for "
+                                "none."),
+            attribute_values=("JSON", "Values of attributes that take one, as a JSON object; NULL for none."),
+            attribute_credits=("JSON", "How attributes are credited (guitar as 'Fender Stratocaster'), as a JSON "
+                                       "object; NULL for none."),
+            entity_credit=("TEXT", "How the source is credited in this relationship, if not by its name."),
+            target_credit=("TEXT", "How the target is credited in this relationship, if not by its name."),
+            ordering_key=("INTEGER", "Position of the relationship among its kind (a series' parts)."), **_STAMP),
+        facets=("entity_type", "target_type", "type")),
+    "url": Table("URLs that relationships point at (Wikidata, Discogs, Spotify, Bandcamp, official sites...).",
+                 _columns(id=("TEXT", "MusicBrainz identifier (MBID) of the URL."),
+                          resource=("TEXT", "The URL."),
+                          host=("TEXT", "Its host, lower case (open.spotify.com): what streaming links are "
+                                        "classified by."), **_STAMP)),
+    "alias": Table("Aliases: other names an entity is known and searched by (other scripts and languages, legal "
+                   "names, search hints); full-text searchable.", _columns(
+                       entity_type=_ENTITY_TYPE, entity_id=_ENTITY_ID,
+                       position=("INTEGER", "Position in the entity's list of aliases (from 0)."),
+                       name=("TEXT", "The alias."), sort_name=("TEXT", "Name for sorting."),
+                       locale=("TEXT", "Locale it is the name in (en, ja, de_AT, ...)."),
+                       type=("TEXT", "Artist name, Legal name, Search hint, Label name, ..."),
+                       primary=("BOOLEAN", "Whether it is the primary alias for its locale (quote the column: "
+                                           "\"primary\" is an SQL keyword)."),
+                       begin_date=("PARTIAL_DATE", "From when it was used."),
+                       end_date=("PARTIAL_DATE", "Until when it was used."), ended=_ENDED, **_STAMP),
+                   facets=("entity_type", "locale", "type")),
+    "area": Table("Areas: countries, subdivisions, cities, districts, islands.", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the area."), name=_NAME, sort_name=("TEXT", "Name for sorting."),
+        type=("TEXT", "Country, Subdivision, County, Municipality, City, District, Island."),
+        disambiguation=_DISAMBIGUATION,
+        iso_3166_1=("TEXT", "ISO 3166-1 code of a country (GB); space-separated when it has several."),
+        iso_3166_2=("TEXT", "ISO 3166-2 code of a subdivision (GB-ENG)."),
+        iso_3166_3=("TEXT", "ISO 3166-3 code of a former country (SUHH)."),
+        begin_date=("PARTIAL_DATE", "When it came into being."), end_date=("PARTIAL_DATE", "When it ceased to be."),
+        ended=_ENDED, gone_at=_GONE, **_STAMP),
+        facets=("type",)),
+    "release_event": Table("Release events: every country (or other area) and date a release came out in, not only "
+                           "the first.", _columns(
+                               release_id=("TEXT", "MBID of the release (release.id)."),
+                               position=("INTEGER", "Position in the release's list of events (from 0)."),
+                               area_id=("TEXT", "MBID of the area (area.id; XW Worldwide, XE Europe are areas too); "
+                                                "NULL when the event names none."),
+                               date=("PARTIAL_DATE", "Release date in that area; NULL when unknown."), **_STAMP)),
+    "event": Table("Events: concerts, festivals, award ceremonies, launch events.", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the event."), name=_NAME,
+        type=("TEXT", "Concert, Festival, Launch event, Award ceremony, ..."), disambiguation=_DISAMBIGUATION,
+        time=("TEXT", "Start time (HH:MM)."), cancelled=("BOOLEAN", "Whether it was cancelled."),
+        setlist=("TEXT", "The setlist, in MusicBrainz's setlist syntax."),
+        begin_date=("PARTIAL_DATE", "First day."), end_date=("PARTIAL_DATE", "Last day."), ended=_ENDED,
+        gone_at=_GONE, **_STAMP),
+        facets=("type",)),
+    "instrument": Table("Instruments (what performer relationships credit).", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the instrument."), name=_NAME,
+        type=("TEXT", "Wind instrument, String instrument, Electronic instrument, ..."),
+        disambiguation=_DISAMBIGUATION, description=("TEXT", "Short description."), gone_at=_GONE, **_STAMP),
+        facets=("type",)),
+    "place": Table("Places: studios, venues, stadiums, religious buildings.", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the place."), name=_NAME,
+        type=("TEXT", "Studio, Venue, Stadium, Religious building, ..."), disambiguation=_DISAMBIGUATION,
+        address=("TEXT", "Address as written."), area_id=_AREA,
+        latitude=("REAL", "Latitude (degrees, WGS 84)."), longitude=("REAL", "Longitude (degrees, WGS 84)."),
+        begin_date=("PARTIAL_DATE", "Opening date."), end_date=("PARTIAL_DATE", "Closing date."), ended=_ENDED,
+        gone_at=_GONE, **_STAMP),
+        facets=("type",)),
+    "series": Table("Series: ordered sets of releases, works, events... (their parts are relationships).", _columns(
+        id=("TEXT", "MusicBrainz identifier (MBID) of the series."), name=_NAME,
+        type=("TEXT", "Release series, Work catalogue, Tour, Festival, ..."), disambiguation=_DISAMBIGUATION,
+        gone_at=_GONE, **_STAMP),
+        facets=("type",)),
     "document": Table("The raw WS/2 JSON each entity was stored from (CC0 fields only unless its licence says "
                       "otherwise).", _columns(
                           entity_type=_ENTITY_TYPE, entity_id=_ENTITY_ID,
@@ -247,6 +362,25 @@ TABLES: dict[str, Table] = {
         isrc_count=("INTEGER", "Number of ISRCs."),
         isrcs=("TEXT", "Its ISRCs, sorted, space separated (the first 1,000).")),
         view=True, facets=("video", "isrc_count")),
+    "recording_work": Table("Recordings and the works they perform (recording -> work relationships; neither "
+                            "marked gone).", _columns(
+                                recording_id=("TEXT", "MBID of the recording (recording.id)."),
+                                work_id=("TEXT", "MBID of the work (work.id)."),
+                                type=("TEXT", "Relationship type (performance)."),
+                                attributes=("JSON", "Its attributes as a JSON array (live, cover, instrumental, "
+                                                    "medley, partial, ...); NULL for none.")),
+                            view=True, facets=("type",)),
+    "entity_url": Table("Each URL relationship read from the linked entity's side (also url -> work), with the "
+                        "streaming service its host belongs to (harvester/streaming.py); entities marked gone left "
+                        "out.", _columns(
+                            entity_type=("TEXT", "Type of the linked entity (artist, release, recording, ...)."),
+                            entity_id=("TEXT", "MBID of the linked entity."),
+                            type=("TEXT", "Relationship type (streaming, free streaming, wikidata, discogs, ...)."),
+                            url_id=("TEXT", "MBID of the URL (url.id)."), resource=("TEXT", "The URL."),
+                            host=("TEXT", "Its host, lower case."),
+                            service=("TEXT", "Streaming service of the host (Spotify, Apple Music, Deezer, ...); NULL "
+                                             "for any other site.")),
+                        view=True, facets=("entity_type", "type", "service")),
     "releases_per_year": Table("Releases not marked gone per year of their date (partial dates count for their "
                                "year; 'unknown' without one). Claim C7.", _columns(
                                    year=("TEXT", "Four-digit year, or 'unknown'."),
@@ -290,15 +424,13 @@ def _summary_tables() -> dict[str, Table]:
 
 
 def _full_text_tables() -> dict[str, Table]:
-    """SQLite FTS5 tables behind each searchable table's full-text search (store.TABLES_V1 'fts')."""
-    from harvester.store import TABLES_V1
+    """SQLite FTS5 tables behind each searchable table's full-text search (store.FULL_TEXT)."""
+    from harvester.store import FULL_TEXT
 
     found: dict[str, Table] = {}
-    for name, spec in TABLES_V1.items():
-        if not spec.get("fts"):
-            continue
-        indexed = {column: Column("TEXT", f"{name}.{column}, as indexed.") for column in spec["fts"]}
-        found[f"{name}_fts"] = Table(f"Internal: the full-text index of {name} ({', '.join(spec['fts'])}); "
+    for name, columns in FULL_TEXT.items():
+        indexed = {column: Column("TEXT", f"{name}.{column}, as indexed.") for column in columns}
+        found[f"{name}_fts"] = Table(f"Internal: the full-text index of {name} ({', '.join(columns)}); "
                                      f"search with MATCH or Datasette's search box.", indexed, kind=INTERNAL)
         shadows = {
             "data": _columns(id=("INTEGER", "Record id."), block=("TEXT", "Index data (binary).")),

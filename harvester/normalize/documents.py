@@ -10,13 +10,13 @@ import orjson
 from harvester.errors import NormalizeError
 from harvester.normalize.entities import WALKS, Walker
 from harvester.normalize.fields import ShapeError
-from harvester.normalize.normalized import ENTITY_TYPES, Normalized
+from harvester.normalize.normalized import DUMP_ENTITY_TYPES, Normalized
 from harvester.normalize.supplementary import CC0, SUPPLEMENTARY_LICENCE, has_supplementary, strip_supplementary
 
 
 def check_entity_type(entity_type: str) -> None:
     if entity_type not in WALKS:
-        raise NormalizeError(f"unknown entity type {entity_type!r} (known: {', '.join(ENTITY_TYPES)})",
+        raise NormalizeError(f"unknown entity type {entity_type!r} (known: {', '.join(DUMP_ENTITY_TYPES)})",
                              document=entity_type)
 
 
@@ -43,13 +43,18 @@ def document_row(entity_type: str, entity_id: str, doc: dict, supplementary: boo
             "licence": f"{CC0}+{SUPPLEMENTARY_LICENCE}" if keep_supplementary else CC0}
 
 
-def normalize_entity(entity_type: str, doc: Any, *, supplementary: bool = False,
-                     keep_document: bool = True) -> Normalized:
-    """One entity document (a lookup response, a page item, a dump line)."""
+def normalize_entity(entity_type: str, doc: Any, *, supplementary: bool = False, keep_document: bool = True,
+                     relation_types: frozenset[str] | None = None) -> Normalized:
+    """One entity document (a lookup response, a page item, a dump line).
+
+    `relation_types`: the relationship target types the document was asked
+    for (relationships.relation_types_of its includes); an entity carrying
+    `relations` replaces its relationships of those types. None (a dump
+    line: every relationship) replaces them all; an empty set none."""
     check_entity_type(entity_type)
     if not isinstance(doc, dict):
         raise NormalizeError(f"expected a JSON object, got {type(doc).__name__}", document=f"{entity_type} document")
-    walker = Walker(supplementary)
+    walker = Walker(supplementary, relation_types)
     try:
         entity_id = WALKS[entity_type](walker, doc)
     except ShapeError as exc:

@@ -1,35 +1,95 @@
 """The entity walkers: one method per entity type walks a document and
 everything nested in it (a release's media, tracks, recordings, ISRCs,
-labels, release group and artist credits) into a Normalized."""
+labels, release group, release events and artist credits; any entity's
+aliases and relationships, and the entities those point at) into a
+Normalized.
+
+An entity met only as a relationship's target (or as the area of an
+artist, label, place or release event) is a partial view: the service
+serializes it without loading its aliases or relationships (it prints `[]`
+for what it did not load). Its rows are upserted, its child sets are never
+replaced, its aliases are not taken."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from harvester.normalize.aliases import alias_rows
+from harvester.normalize.areas import area_row
 from harvester.normalize.fields import (
-    life_span, normalize_isrc, pick, read_bool, read_code, read_date, read_dict, read_id, read_int, read_list,
-    read_text,
+    life_span, normalize_isrc, pick, read_bool, read_code, read_date, read_dict, read_float, read_id, read_int,
+    read_list, read_text,
 )
 from harvester.normalize.normalized import Normalized
+from harvester.normalize.relationships import relationship_row, relationship_sets, target_of, url_row
 from harvester.normalize.supplementary import supplementary_rows
+from harvester.normalize.works import normalize_iswc, work_row
 
 
 class Walker:
     """Walks one document; collects into a Normalized."""
 
-    def __init__(self, supplementary: bool):
+    def __init__(self, supplementary: bool, relation_types: frozenset[str] | None = None):
         self.supplementary = supplementary
+        self.relation_types = relation_types
+        self.complete = True  # False while walking a partial view (a relationship's target)
         self.out = Normalized()
 
     # -- shared pieces --
 
-    def supplementary_rows(self, entity_type: str, entity_id: str, doc: dict) -> None:
+    def clear(self, table: str, **where: Any) -> None:
+        """Name a child set the document carries in full (never from a partial view)."""
+        if self.complete:
+            self.out.clear_children(table, **where)
+
+    def common(self, entity_type: str, entity_id: str, doc: dict) -> None:
+        """What every entity type may carry: supplementary data, aliases, relationships."""
         if self.supplementary:
             supplementary_rows(self.out, entity_type, entity_id, doc)
+        if "aliases" in doc and self.complete:
+            self.clear("alias", entity_type=entity_type, entity_id=entity_id)
+            for row in alias_rows(entity_type, entity_id, doc["aliases"]):
+                self.out.add("alias", row)
+        if "relations" in doc:
+            self.relations(entity_type, entity_id, doc["relations"])
+
+    def relations(self, owner_type: str, owner_id: str, relations: Any) -> None:
+        if self.complete:
+            for where in relationship_sets(owner_type, owner_id, self.relation_types):
+                self.out.clear_children("relationship", **where)
+        for item in read_list(relations, "relations"):
+            item = read_dict(item, "relations[]")
+            found = target_of(item) if item else None
+            if found is None:
+                continue  # no target with an id: nothing to key the relationship on
+            target_type, target = found
+            target_id = self.partial(target_type, target)
+            self.out.add("relationship", relationship_row(owner_type, owner_id, target_type, target_id, item))
+
+    def partial(self, entity_type: str, doc: dict) -> str:
+        """Walk a partial view of an entity; returns its id."""
+        walk = TARGET_WALKS.get(entity_type)
+        if walk is None:  # a type without a table (genre): only its id
+            return read_id(doc, entity_type)
+        complete, self.complete = self.complete, False
+        try:
+            return walk(self, doc)
+        finally:
+            self.complete = complete
+
+    def area_column(self, doc: dict, keys: tuple[str, ...], row: dict, column: str) -> None:
+        """An area link (`area`, `begin-area` or its older spelling `begin_area`): its id in the row."""
+        key = next((k for k in keys if k in doc), None)
+        if key is None:
+            return
+        area = read_dict(doc[key], key)
+        row[column] = self.partial("area", area) if area and area.get("id") else None
 
     def artist_credit(self, entity_type: str, entity_id: str, credit: Any) -> str:
         """Credit rows for an entity; returns the credit as printed."""
-        self.out.clear_children("artist_credit_name", entity_type=entity_type, entity_id=entity_id)
+        self.clear("artist_credit_name", entity_type=entity_type, entity_id=entity_id)
         printed = []
         for position, item in enumerate(read_list(credit, "artist-credit")):
             item = read_dict(item, "artist-credit[]") or {}
@@ -65,8 +125,11 @@ class Walker:
             ("country", "country", read_text), ("disambiguation", "disambiguation", read_text),
             ("gender", "gender", read_text)))}
         row.update(life_span(doc))
+        self.area_column(doc, ("area",), row, "area_id")
+        self.area_column(doc, ("begin-area", "begin_area"), row, "begin_area_id")
+        self.area_column(doc, ("end-area", "end_area"), row, "end_area_id")
         self.out.add("artist", row)
-        self.supplementary_rows("artist", artist_id, doc)
+        self.common("artist", artist_id, doc)
         self.nested(doc, "release-groups", self.release_group)
         self.nested(doc, "releases", self.release)
         self.nested(doc, "recordings", self.recording)
@@ -79,8 +142,9 @@ class Walker:
             ("country", "country", read_text), ("label_code", "label-code", read_code),
             ("disambiguation", "disambiguation", read_text)))}
         row.update(life_span(doc))
+        self.area_column(doc, ("area",), row, "area_id")
         self.out.add("label", row)
-        self.supplementary_rows("label", label_id, doc)
+        self.common("label", label_id, doc)
         self.nested(doc, "releases", self.release)
         return label_id
 
@@ -92,10 +156,10 @@ class Walker:
             ("disambiguation", "disambiguation", read_text)))}
         if "secondary-types" in doc:
             types = [read_text(t, "secondary-types[]") for t in read_list(doc["secondary-types"], "secondary-types")]
-            row["secondary_types"] = "; ".join(t for t in types if t)
+            row["secondary_types"] = orjson.dumps([t for t in types if t]).decode()
         self.credit_column("release_group", group_id, doc, row)
         self.out.add("release_group", row)
-        self.supplementary_rows("release_group", group_id, doc)
+        self.common("release_group", group_id, doc)
         self.nested(doc, "releases", self.release, release_group_id=group_id)
         return group_id
 
@@ -112,21 +176,38 @@ class Walker:
             row["release_group_id"] = self.release_group(group)
         elif release_group_id is not None:
             row["release_group_id"] = release_group_id
+        text = read_dict(doc.get("text-representation"), "text-representation")
+        if text is not None:
+            row.update(pick(text, (("language", "language", read_text), ("script", "script", read_text))))
         self.credit_column("release", release_id, doc, row)
         self.out.add("release", row)
-        self.supplementary_rows("release", release_id, doc)
+        self.common("release", release_id, doc)
+        if "release-events" in doc:
+            self.release_events(release_id, doc["release-events"])
         if "label-info" in doc:
             self.label_info(release_id, doc["label-info"])
         if "media" in doc:
             self.media(release_id, read_list(doc["media"], "media"), recording_id)
         return release_id
 
+    def release_events(self, release_id: str, events: Any) -> None:
+        """Every event of a release: where (an area, most often a country; NULL
+        when the event names none) and when, in the document's order."""
+        self.clear("release_event", release_id=release_id)
+        for position, item in enumerate(read_list(events, "release-events")):
+            item = read_dict(item, "release-events[]") or {}
+            row = {"release_id": release_id, "position": position, "area_id": None,
+                   "date": read_date(item.get("date"), "release-events[].date")}
+            self.area_column(item, ("area",), row, "area_id")
+            self.out.add("release_event", row)
+
     def label_info(self, release_id: str, label_info: Any) -> None:
-        self.out.clear_children("release_label", release_id=release_id)
+        self.clear("release_label", release_id=release_id)
         for item in read_list(label_info, "label-info"):
             item = read_dict(item, "label-info[]") or {}
             label = read_dict(item.get("label"), "label-info[].label")
-            label_id = self.label(label) if label and label.get("id") else ""
+            label_id = self.label(label) if label and label.get("id") else None  # NULL: no label, not ''
+
             catalog_number = read_text(item.get("catalog-number"), "label-info[].catalog-number") or ""
             self.out.add("release_label", {"release_id": release_id, "label_id": label_id,
                                            "catalog_number": catalog_number})
@@ -135,9 +216,9 @@ class Walker:
         complete = recording_id is None
         with_tracks = complete and any(isinstance(m, dict) and ("tracks" in m or "track" in m) for m in media)
         if complete:
-            self.out.clear_children("medium", release_id=release_id)
+            self.clear("medium", release_id=release_id)
         if with_tracks:
-            self.out.clear_children("track", release_id=release_id)
+            self.clear("track", release_id=release_id)
         for index, medium in enumerate(media):
             medium = read_dict(medium, "media[]") or {}
             position = read_int(medium.get("position"), "media[].position")
@@ -178,14 +259,14 @@ class Walker:
             ("disambiguation", "disambiguation", read_text)))}
         self.credit_column("recording", recording_id, doc, row)
         self.out.add("recording", row)
-        self.supplementary_rows("recording", recording_id, doc)
+        self.common("recording", recording_id, doc)
         if "isrcs" in doc:
             self.isrcs(recording_id, read_list(doc["isrcs"], "isrcs"))
         self.nested(doc, "releases", self.release, recording_id=recording_id)
         return recording_id
 
     def isrcs(self, recording_id: str, codes: list) -> None:
-        self.out.clear_children("recording_isrc", recording_id=recording_id)
+        self.clear("recording_isrc", recording_id=recording_id)
         seen = set()
         for raw in codes:
             if isinstance(raw, dict):  # {"id": "..."} in some client-made JSON
@@ -197,8 +278,89 @@ class Walker:
                 seen.add(code)
                 self.out.add("recording_isrc", {"recording_id": recording_id, "isrc": code})
 
+    def work(self, doc: dict) -> str:
+        work_id = read_id(doc, "work")
+        self.out.add("work", work_row(doc, work_id))
+        if "iswcs" in doc:
+            self.iswcs(work_id, read_list(doc["iswcs"], "iswcs"))
+        self.common("work", work_id, doc)
+        return work_id
 
+    def iswcs(self, work_id: str, codes: list) -> None:
+        self.clear("work_iswc", work_id=work_id)
+        seen = set()
+        for raw in codes:
+            code = normalize_iswc(raw)
+            if code is None:
+                self.out.invalid_iswcs.append((work_id, str(raw)[:40]))
+            elif code not in seen:
+                seen.add(code)
+                self.out.add("work_iswc", {"work_id": work_id, "iswc": code})
+
+    def area(self, doc: dict) -> str:
+        area_id = read_id(doc, "area")
+        self.out.add("area", area_row(doc, area_id))
+        self.common("area", area_id, doc)
+        return area_id
+
+    def url(self, doc: dict) -> str:
+        url_id = read_id(doc, "url")
+        self.out.add("url", url_row(doc, url_id))
+        self.common("url", url_id, doc)
+        return url_id
+
+    def event(self, doc: dict) -> str:
+        event_id = read_id(doc, "event")
+        row = {"id": event_id, **pick(doc, (
+            ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
+            ("time", "time", read_text), ("cancelled", "cancelled", read_bool), ("setlist", "setlist", read_text)))}
+        row.update(life_span(doc))
+        self.out.add("event", row)
+        self.common("event", event_id, doc)
+        return event_id
+
+    def instrument(self, doc: dict) -> str:
+        instrument_id = read_id(doc, "instrument")
+        self.out.add("instrument", {"id": instrument_id, **pick(doc, (
+            ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
+            ("description", "description", read_text)))})
+        self.common("instrument", instrument_id, doc)
+        return instrument_id
+
+    def place(self, doc: dict) -> str:
+        place_id = read_id(doc, "place")
+        row = {"id": place_id, **pick(doc, (
+            ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
+            ("address", "address", read_text)))}
+        coordinates = read_dict(doc.get("coordinates"), "coordinates")
+        if coordinates is not None:
+            row.update(pick(coordinates, (("latitude", "latitude", _coordinate), ("longitude", "longitude", _coordinate))))
+        elif "coordinates" in doc:
+            row.update(latitude=None, longitude=None)
+        row.update(life_span(doc))
+        self.area_column(doc, ("area",), row, "area_id")
+        self.out.add("place", row)
+        self.common("place", place_id, doc)
+        return place_id
+
+    def series(self, doc: dict) -> str:
+        series_id = read_id(doc, "series")
+        self.out.add("series", {"id": series_id, **pick(doc, (
+            ("name", "name", read_text), ("type", "type", read_text),
+            ("disambiguation", "disambiguation", read_text)))})
+        self.common("series", series_id, doc)
+        return series_id
+
+
+def _coordinate(value: Any, key: str) -> float | None:
+    return None if value is None or value == "" else read_float(value, key)
+
+
+# entity type (as WS/2 spells it) -> its walker: what a document can be
 WALKS = {
-    "artist": Walker.artist, "label": Walker.label, "release-group": Walker.release_group,
-    "release": Walker.release, "recording": Walker.recording,
+    "area": Walker.area, "artist": Walker.artist, "event": Walker.event, "instrument": Walker.instrument,
+    "label": Walker.label, "place": Walker.place, "recording": Walker.recording, "release": Walker.release,
+    "release-group": Walker.release_group, "series": Walker.series, "work": Walker.work,
 }
+# target type (as stored: a table's name) -> its walker: what a relationship can point at
+TARGET_WALKS = {**{entity.replace("-", "_"): walk for entity, walk in WALKS.items()}, "url": Walker.url}

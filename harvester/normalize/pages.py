@@ -25,12 +25,15 @@ def page_items(entity_type: str, page: Any) -> list:
     raise NormalizeError(f"no {PLURAL_KEYS[entity_type][0]} list in the page", document=f"{entity_type} page")
 
 
-def normalize_page(entity_type: str, page: Any, *, supplementary: bool = False) -> Page:
-    """A browse page (`<entity>-count`, `<entity>-offset`) or a search result (`count`, `offset`)."""
+def normalize_page(entity_type: str, page: Any, *, supplementary: bool = False,
+                   relation_types: frozenset[str] | None = None) -> Page:
+    """A browse page (`<entity>-count`, `<entity>-offset`) or a search result
+    (`count`, `offset`; give a search `relation_types=frozenset()`: what its
+    items carry of their relationships is not said)."""
     items = page_items(entity_type, page)
     out = Normalized()
     for item in items:
-        out.extend(normalize_entity(entity_type, item, supplementary=supplementary))
+        out.extend(normalize_entity(entity_type, item, supplementary=supplementary, relation_types=relation_types))
     try:
         total = read_int(page.get(f"{entity_type}-count", page.get("count")), "count")
         offset = read_int(page.get(f"{entity_type}-offset", page.get("offset")), "offset")
