@@ -16,11 +16,12 @@ import sqlite_utils
 
 from harvester.errors import UsageError
 from harvester.harvest import Plan, check_keys, lookup_plan, plan_for, plan_from_key, read_key_file
-from harvester.normalize import TABLE_OF
+from harvester.normalize import ENTITY_TYPES, TABLE_OF
 from harvester.settings import Settings
 
-# entity table -> WS/2 entity type
-STALE_TABLES = {table: entity for entity, table in TABLE_OF.items()}
+# entity table -> WS/2 entity type, for the types harvest commands fetch (the
+# works, areas and URLs their relationships point at are refreshed with them)
+STALE_TABLES = {TABLE_OF[entity]: entity for entity in ENTITY_TYPES}
 STALE_BATCH = 1000  # lookups per query: ~17 minutes of requests at 1 req/s
 
 
