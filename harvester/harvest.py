@@ -50,6 +50,7 @@ from harvester.normalize import (
     normalize_page,
     page_items,
     redirect_row,
+    relation_types_of,
 )
 from harvester.store import (
     classify_documents, describe_sqlite_error, open_db, save, save_redirect, upsert_rows, utc_now,
@@ -59,9 +60,22 @@ PAGE_LIMIT = 100
 MAX_REREADS = 3  # extra page requests a browse may spend re-reading when it comes up short of its count
 WAL_CHECKPOINT_PAGES = 10_000
 
-RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
-RECORDING_INCLUDES = ("artist-credits", "isrcs")
-RELEASE_GROUP_INCLUDES = ("artist-credits",)
+# The richest includes each request accepts that bring only core (CC0) data
+# and cost no extra request (the service's and musicbrainzngs' vocabularies:
+# browses accept relationship includes, not aliases). Relationships: links
+# to other sites (url-rels), the works recordings perform (work-rels; on a
+# release lookup, of its recordings: recording-level-rels), areas, members
+# and labels. Left out: an artist's or label's relationships to recordings,
+# releases and works (thousands for a prolific one, and carried from the
+# other side: performances come with the recordings' work-rels).
+RELEASE_INCLUDES = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs", "url-rels")
+RELEASE_LOOKUP_INCLUDES = RELEASE_INCLUDES + ("aliases", "recording-level-rels", "work-rels")
+RECORDING_INCLUDES = ("artist-credits", "isrcs", "url-rels", "work-rels")
+RECORDING_LOOKUP_INCLUDES = RECORDING_INCLUDES + ("aliases",)
+RELEASE_GROUP_INCLUDES = ("artist-credits", "url-rels")
+RELEASE_GROUP_LOOKUP_INCLUDES = RELEASE_GROUP_INCLUDES + ("aliases",)
+ARTIST_INCLUDES = ("aliases", "area-rels", "artist-rels", "label-rels", "url-rels")
+LABEL_INCLUDES = ("aliases", "area-rels", "label-rels", "url-rels")
 ISRC_INCLUDES = ("artists", "isrcs")
 SEARCH_ENTITIES = ("artist", "label", "release-group", "release", "recording")
 TARGETS = ("artist", "label", "release-group", "release", "recording", "isrc", "search")
@@ -92,19 +106,20 @@ class Plan:
 def plan_for(target: str, seed: str, *, max_results: int | None = None, search_entity: str | None = None) -> Plan:
     """The steps a perfect client needs for one key. Pure."""
     if target == "artist":
-        steps = [Step("lookup", "artist", seed),
+        steps = [Step("lookup", "artist", seed, includes=ARTIST_INCLUDES),
                  Step("browse", "release-group", seed, "artist", RELEASE_GROUP_INCLUDES),
                  Step("browse", "release", seed, "artist", RELEASE_INCLUDES),
                  Step("browse", "recording", seed, "artist", RECORDING_INCLUDES)]
     elif target == "label":
-        steps = [Step("lookup", "label", seed), Step("browse", "release", seed, "label", RELEASE_INCLUDES)]
+        steps = [Step("lookup", "label", seed, includes=LABEL_INCLUDES),
+                 Step("browse", "release", seed, "label", RELEASE_INCLUDES)]
     elif target == "release-group":
-        steps = [Step("lookup", "release-group", seed, includes=RELEASE_GROUP_INCLUDES),
+        steps = [Step("lookup", "release-group", seed, includes=RELEASE_GROUP_LOOKUP_INCLUDES),
                  Step("browse", "release", seed, "release-group", RELEASE_INCLUDES)]
     elif target == "release":
-        steps = [Step("lookup", "release", seed, includes=RELEASE_INCLUDES)]
+        steps = [Step("lookup", "release", seed, includes=RELEASE_LOOKUP_INCLUDES)]
     elif target == "recording":
-        steps = [Step("lookup", "recording", seed, includes=RECORDING_INCLUDES)]
+        steps = [Step("lookup", "recording", seed, includes=RECORDING_LOOKUP_INCLUDES)]
     elif target == "isrc":
         steps = [Step("isrc", "recording", seed, includes=ISRC_INCLUDES)]
     elif target == "search":
@@ -118,8 +133,8 @@ def plan_for(target: str, seed: str, *, max_results: int | None = None, search_e
 
 
 # One lookup that refreshes every column of an entity (refresh of stale rows).
-LOOKUP_INCLUDES = {"artist": (), "label": (), "release-group": RELEASE_GROUP_INCLUDES,
-                   "release": RELEASE_INCLUDES, "recording": RECORDING_INCLUDES}
+LOOKUP_INCLUDES = {"artist": ARTIST_INCLUDES, "label": LABEL_INCLUDES, "release-group": RELEASE_GROUP_LOOKUP_INCLUDES,
+                   "release": RELEASE_LOOKUP_INCLUDES, "recording": RECORDING_LOOKUP_INCLUDES}
 
 
 def lookup_plan(entity: str, mbid: str) -> Plan:
@@ -442,7 +457,8 @@ class Harvester:
     def _lookup(self, plan: Plan, step: Step, run_id: int) -> str:
         self._check_budget()
         doc = self.client.lookup(step.entity, step.key, includes=step.includes)
-        normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary)
+        normalized = normalize_entity(step.entity, doc, supplementary=self.supplementary,
+                                      relation_types=relation_types_of(step.includes))
         resolved = normalized.rows[TABLE_OF[step.entity]][0]["id"]
 
         def mark_merged() -> None:
@@ -501,7 +517,9 @@ class Harvester:
         else:
             doc = self.client.browse(step.entity, step.linked, key, includes=step.includes,
                                      limit=PAGE_LIMIT, offset=offset)
-        return normalize_page(step.entity, doc, supplementary=self.supplementary), doc
+        # a search's items carry what its index holds of their relationships: they add, never replace
+        return normalize_page(step.entity, doc, supplementary=self.supplementary,
+                              relation_types=relation_types_of(step.includes)), doc
 
     def _reread(self, plan: Plan, step: Step, key: str, run_id: int, browse: "Browse", total: int,
                 end: int) -> None:

@@ -290,7 +290,8 @@ def _content(path):
     content = {}
     for table in tables:
         columns = [row[1] for row in db.execute(f"PRAGMA table_info([{table}])") if row[1] not in ("fetched_at", "source")]
-        content[table] = sorted(db.execute(f"SELECT {', '.join(columns)} FROM [{table}]").fetchall(), key=repr)
+        content[table] = sorted(db.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM [{table}]").fetchall(),
+                                key=repr)
     return content
 
 
