@@ -25,8 +25,8 @@ import sqlite_utils
 from harvester.claims import CLAIM_ISRCS, CLAIM_LENGTH_MINUTES, CLAIM_MB_ENTRIES, CLAIM_TRACKS, CLAIM_YEAR
 from harvester.errors import HarvesterError
 from harvester.export.source import prepare_out_dir
-from harvester.stats import (KNOWN_TOTALS, KNOWN_TOTALS_AS_OF, LENGTH_BIN_MS, compute_stats, format_length,
-                             percent, smooth)
+from harvester.stats import (KNOWN_TOTALS, KNOWN_TOTALS_AS_OF, LENGTH_BIN_MS, STREAMING_ENTITIES, compute_stats,
+                             format_length, percent, smooth)
 
 TOP_COUNTRIES = 20
 LENGTH_PLOT_LIMIT_MS = 15 * 60_000
@@ -253,6 +253,52 @@ def draw_isrc_years(stats: dict[str, Any]):
     return figure
 
 
+def linked_services(stats: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """The streaming services this database links to, most linked recordings first."""
+    linked = [(service, counts) for service, counts in stats["streaming_links"].items() if any(counts.values())]
+    return sorted(linked, key=lambda item: (-item[1]["recordings"], -item[1]["releases"], -item[1]["artists"],
+                                            item[0]))
+
+
+def draw_streaming_links(stats: dict[str, Any]):
+    title = "Links to streaming services (MusicBrainz URL relationships; log scale)"
+    linked = linked_services(stats)
+    if not linked:
+        return _empty_plot(title, "No links to streaming services in this database"
+                           if stats["open_data_tables"] else "This database predates relationships: "
+                                                             "`mbharvest upgrade`, then harvest or import")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    figure, axes = _figure()
+    names = [service for service, _ in linked][::-1]
+    height = 0.8 / len(STREAMING_ENTITIES)
+    colours = {"artists": "#4c72b0", "releases": "#55a868", "recordings": "#c44e52"}
+    for index, (key, _) in enumerate(STREAMING_ENTITIES):
+        values = [counts[key] for _, counts in linked][::-1]
+        positions = [y - 0.4 + height * (index + 0.5) for y in range(len(names))]
+        axes.barh(positions, [v if v else math.nan for v in values], height=height, color=colours[key],
+                  label=f"{key} with a link")
+        for y, value in zip(positions, values):
+            if value:
+                axes.annotate(_n(value), (value, y), textcoords="offset points", xytext=(3, 0), va="center",
+                              fontsize=7)
+    axes.axvline(CLAIM_TRACKS, color="#333333", linestyle="--", linewidth=1.2,
+                 label=f"the articles' Spotify tracks (C1): {_millions(CLAIM_TRACKS)}")
+    axes.axvline(CLAIM_ISRCS, color="#8172b2", linestyle=":", linewidth=1.5,
+                 label=f"the articles' unique ISRCs (C2): {_millions(CLAIM_ISRCS)}")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xscale("log")
+    axes.set_xlim(0.8, CLAIM_TRACKS * 2)
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+    axes.xaxis.set_major_formatter(FuncFormatter(tick_label))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("Distinct entities with at least one link (log scale)")
+    axes.set_title(title)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    return figure
+
+
 PLOTS: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
     ("length_histogram.png", "Recording lengths with detected peaks and the claimed 2, 3 and 4 minutes",
      draw_lengths),
@@ -260,6 +306,8 @@ PLOTS: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
     ("release_groups_per_year_by_type.png", "Release groups per year by primary type", draw_release_groups_by_type),
     ("isrc_countries.png", "Distinct ISRCs by country", draw_isrc_countries),
     ("isrc_reference_years.png", "Distinct ISRCs by year of reference", draw_isrc_years),
+    ("streaming_links.png", "Artists, releases and recordings linked to each streaming service, beside the "
+                            "articles' 256 M tracks and 186 M ISRCs", draw_streaming_links),
 ]
 
 
@@ -425,6 +473,12 @@ def build_report(stats: dict[str, Any], plots: list[Plot], *, database: str, gen
     report.add(("h2", "ISRC year of reference (C2)"), by_name["isrc_reference_years.png"],
                ("p", "The two digits YY (ISRC characters 6-7) are the year the code was assigned: YY no later than "
                      "the current year's two digits is 20YY, a larger YY is 19YY (ISRCs date from 1986)."))
+    report.add(("h2", "Links to streaming services"), *streaming_blocks(stats), by_name["streaming_links.png"])
+    report.add(("h2", "Works"),
+               ("p", f"{_n(stats['works'])} works, {_n(stats['work_iswcs_unique'])} distinct ISWCs; "
+                     f"{_n(stats['recordings_with_work'])} recordings "
+                     f"({percent(stats['recordings_with_work'], stats['recordings'])}) perform a work "
+                     "(recording -> work relationships, view `recording_work`)."))
     report.add(("h2", "Definitions"), ("ul", [
         "recordings, releases, release groups, artists, labels: rows not marked gone (`gone_at IS NULL`)",
         "tracks: `track` rows whose release is not marked gone",
@@ -432,10 +486,37 @@ def build_report(stats: dict[str, Any], plots: list[Plot], *, database: str, gen
         "distinct ISRCs",
         "known length: `length_ms > 0` (NULL and 0 are unknown)",
         "year of a date: its first four digits, also for partial dates (`YYYY`, `YYYY-MM`); no date is 'unknown'",
+        "streaming links: distinct artists, releases and recordings (not marked gone) with at least one URL "
+        "relationship whose URL's host is on the service (harvester/streaming.py lists the hosts)",
         f"MusicBrainz totals ({KNOWN_TOTALS_AS_OF}): "
         + ", ".join(f"~{_millions(v)} {_KNOWN_LABELS[k]}" for k, v in KNOWN_TOTALS.items()),
     ]))
     return report
+
+
+def streaming_blocks(stats: dict[str, Any]) -> list[Any]:
+    """How much of the streaming catalogues MusicBrainz links to: its own URL
+    relationships, counted per service, beside what the articles counted."""
+    if not stats["open_data_tables"]:
+        return [("p", "This database was made before relationships were kept (migration 0011): run "
+                      "`mbharvest upgrade`, then harvest or import again to fill them.")]
+    linked = linked_services(stats)
+    spotify = stats["streaming_links"].get("Spotify", {}).get("recordings", 0)
+    blocks: list[Any] = [("p", "MusicBrainz links its artists, releases and recordings to pages on other sites "
+                               "(URL relationships, CC0). Counting those whose host is a streaming service says, "
+                               "lawfully and without touching any service, how much of the streaming catalogues "
+                               "MusicBrainz points to. The articles counted ~256 M tracks (C1) and ~186 M unique "
+                               "ISRCs (C2) on Spotify; this database has "
+                               f"{_n(spotify)} recordings linked to Spotify "
+                               f"({percent(spotify, CLAIM_TRACKS)} of 256 M) and {_n(stats['isrcs_unique'])} "
+                               f"distinct ISRCs ({percent(stats['isrcs_unique'], CLAIM_ISRCS)} of 186 M).")]
+    if not linked:
+        return blocks + [("p", "No artist, release or recording here links to a streaming service.")]
+    rows = [[service, *(_n(counts[key]) for key, _ in STREAMING_ENTITIES)] for service, counts in linked]
+    rows.append(["any of them", *(_n(stats["streaming_links_any"][key]) for key, _ in STREAMING_ENTITIES)])
+    rows.append(["this database, all", *(_n(stats[key]) for key, _ in STREAMING_ENTITIES)])
+    rows.append(["the articles (Spotify)", "", "", f"{_millions(CLAIM_TRACKS)} tracks; {_millions(CLAIM_ISRCS)} ISRCs"])
+    return blocks + [Table(["service", *(key for key, _ in STREAMING_ENTITIES)], rows)]
 
 
 # -- rendering --

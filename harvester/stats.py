@@ -18,7 +18,8 @@ from typing import Any
 import sqlite_utils
 
 from harvester.ledger import decode_args
-from harvester.views import LENGTH_BIN_MS, year_of
+from harvester.streaming import SERVICE_NAMES, service_sql
+from harvester.views import LENGTH_BIN_MS, live_entity, year_of
 
 # Dense 5-second bins up to here; longer recordings (rare, and spread up to
 # days) get only their non-empty bins listed.
@@ -37,6 +38,9 @@ KNOWN_TOTALS: dict[str, int] = {
 SMOOTHING_WEIGHTS = (1, 2, 1)
 PEAK_MIN_SHARE_OF_MAX = 0.02
 PEAK_NOISE_FACTOR = 3.0
+
+# What the streaming-link counts count, per service: (stats key, entity table).
+STREAMING_ENTITIES = (("artists", "artist"), ("releases", "release"), ("recordings", "recording"))
 
 _GONE_RECORDINGS = "(SELECT id FROM recording WHERE gone_at IS NOT NULL)"
 _GONE_RELEASES = "(SELECT id FROM release WHERE gone_at IS NOT NULL)"
@@ -143,7 +147,8 @@ def percent(part: int, whole: int) -> str:
     value = 100 * part / whole
     if value == 0 or value >= 0.1:
         return f"{value:.1f}%"
-    return f"{value:.2g}%"
+    digits = 1 - math.floor(math.log10(value))  # two significant digits, never 6.5e-06
+    return f"{value:.{digits}f}%"
 
 
 def format_length(ms: int) -> str:
@@ -228,6 +233,46 @@ def _looks_like_dump(source: str) -> bool:
     return "dump" in lowered or lowered.endswith((".tar.xz", ".jsonl", ".json.xz"))
 
 
+def _open_data_figures(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Works, ISWCs, recordings performing a work, and links to streaming
+    services: distinct artists, releases and recordings with at least one
+    URL relationship whose host belongs to each service (harvester/streaming.py;
+    hosts are classified once each, then only their URLs are joined). A
+    database made before migration 0011 has none of these tables: zeros."""
+    zero = {key: 0 for key, _ in STREAMING_ENTITIES}
+    figures: dict[str, Any] = {
+        "works": 0, "work_iswcs_unique": 0, "recordings_with_work": 0,
+        "streaming_links": {name: dict(zero) for name in SERVICE_NAMES},
+        "streaming_links_any": dict(zero), "relationships": 0, "urls": 0, "aliases": 0, "areas": 0,
+        "open_data_tables": False,
+    }
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    if not {"relationship", "url", "work", "work_iswc", "recording_work"} <= tables:
+        return figures
+    figures["open_data_tables"] = True
+    figures["works"] = _count_live(db, "work")
+    figures["work_iswcs_unique"] = _scalar(db, "SELECT count(DISTINCT i.iswc) FROM work_iswc i "
+                                               "JOIN work w ON w.id = i.work_id WHERE w.gone_at IS NULL")
+    figures["recordings_with_work"] = _scalar(db, "SELECT count(DISTINCT recording_id) FROM recording_work")
+    for key, table in (("relationships", "relationship"), ("urls", "url"), ("aliases", "alias"), ("areas", "area")):
+        figures[key] = _scalar(db, f"SELECT count(*) FROM [{table}]")
+    linked = f"""
+        WITH hosts AS MATERIALIZED (SELECT host, {service_sql('host')} AS service FROM url
+                                    WHERE host IS NOT NULL GROUP BY host)
+        SELECT {{group}}, count(DISTINCT r.entity_id)
+        FROM hosts h JOIN url u ON u.host = h.host
+        JOIN relationship r ON r.target_id = u.id AND r.target_type = 'url'
+        WHERE h.service IS NOT NULL AND r.entity_type IN ({', '.join(f"'{t}'" for _, t in STREAMING_ENTITIES)})
+          AND {live_entity('r.entity_type', 'r.entity_id')}
+        GROUP BY {{group}}"""
+    key_of = {table: key for key, table in STREAMING_ENTITIES}
+    for service, entity_type, n in db.execute(linked.format(group="h.service, r.entity_type")).fetchall():
+        figures["streaming_links"][service][key_of[entity_type]] = n
+    for entity_type, n in db.execute(linked.format(group="r.entity_type")).fetchall():
+        figures["streaming_links_any"][key_of[entity_type]] = n
+    return figures
+
+
 def compute_stats(db: sqlite_utils.Database, *, current_year: int | None = None) -> dict[str, Any]:
     """Every figure of `mbharvest stats`, as one JSON-ready dict."""
     if current_year is None:
@@ -263,6 +308,7 @@ def compute_stats(db: sqlite_utils.Database, *, current_year: int | None = None)
         "coverage": coverage(counts),
         "known_totals_as_of": KNOWN_TOTALS_AS_OF,
         "origin": origin(db),
+        **_open_data_figures(db),
     }
 
 
@@ -300,6 +346,15 @@ def format_table(stats: dict[str, Any]) -> str:
         _Row("30 minutes or longer", number(stats["length_over_dense_limit"]["count"])),
         _Row("peaks (5-second bins)", ", ".join(p["centre"] for p in stats["length_peaks"]) or "-"),
     ]))
+    linked = [(service, counts) for service, counts in stats["streaming_links"].items() if any(counts.values())]
+    sections.append(("Works and links to streaming services", [
+        _Row("works", number(stats["works"])),
+        _Row("distinct ISWCs", number(stats["work_iswcs_unique"])),
+        _Row("recordings performing a work", f"{number(stats['recordings_with_work'])}   "
+                                               f"({percent(stats['recordings_with_work'], stats['recordings'])})"),
+        *[_Row(service, "   ".join(f"{number(counts[key])} {key}" for key, _ in STREAMING_ENTITIES))
+          for service, counts in linked],
+    ] + ([] if linked else [_Row("streaming links", "-")])))
     years = list(stats["releases_per_year"].items())
     year_rows = [_Row("", "".join(f"{y:>8} {number(n):>9}" for y, n in years[i:i + 6]))
                  for i in range(0, len(years), 6)]

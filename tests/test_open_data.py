@@ -432,3 +432,106 @@ def test_a_database_of_0_1_0_upgrades_losing_nothing_and_converting_what_changed
     for table in ("work", "relationship", "alias", "area", "release_event", "url"):
         assert conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0] == 0
     conn.close()
+
+
+# Every URL host in the fixture bodies that is on a streaming service, and which (the documented list in
+# harvester/streaming.py applied by hand); every other host of the bodies is on none.
+STREAMING_HOSTS = {
+    "open.spotify.com": "Spotify", "artists.spotify.com": "Spotify", "itunes.apple.com": "Apple Music",
+    "music.apple.com": "Apple Music", "www.deezer.com": "Deezer", "tidal.com": "Tidal",
+    "www.youtube.com": "YouTube", "soundcloud.com": "SoundCloud", "kishibashi.bandcamp.com": "Bandcamp",
+    "cityslang.bandcamp.com": "Bandcamp", "play.qobuz.com": "Qobuz", "www.pandora.com": "Pandora",
+}
+LINK_BODIES = [
+    ("artist", load_ws2, "hqub-musicbrainz/artist-get.json"),
+    ("artist", load_ws2, "musicbrainz-android/artist_lookup.json"),
+    ("artist", load_ws2, "inkstak-musicbrainz/artist-03-lookup-200.json"),
+    ("label", load_ws2, "hqub-musicbrainz/label-get.json"),
+    ("release", load_ws2, "inkstak-musicbrainz/release-13-lookup-200.json"),
+    ("release", load_ws2, "sortipy/releases-line1-58558cec-d9f1-40e4-a857-f7af88883c12.json"),
+    ("release", load_ws2, "musicbrainz-android/release_lookup.json"),
+    ("release", load_ws2, "wrtag/release/be3a32ec-8d3d-41de-b102-12bcaaa33e78.json"),
+    ("recording", load_ws2, "picard/recording_video.json"),
+    ("recording", load_ws2, "picard/recording_multiple_works.json"),
+    ("work", load_other, "hqub-musicbrainz/work-get.json"),
+]
+
+
+def links_db(path):
+    """The link bodies saved as their union (they were fetched with different includes: nothing replaced), and
+    what they hold, read from their JSON: per service the artists, releases and recordings linked to it; the
+    works, ISWCs and recordings performing a work; every URL host."""
+    from harvester.streaming import SERVICE_NAMES
+
+    db = open_db(path)
+    links = {name: {"artists": set(), "releases": set(), "recordings": set()} for name in SERVICE_NAMES}
+    works, iswcs, performing, hosts = set(), set(), set(), set()
+    for entity, load, body_path in LINK_BODIES:
+        body = load(body_path)
+        for kind, owner in entities_in(body, entity):
+            if kind == "work":
+                works.add(owner["id"])
+                iswcs |= {code.replace("-", "").replace(".", "") for code in owner.get("iswcs") or ()}
+            for relation in owner.get("relations") or []:
+                target = relation_target(relation)
+                if target and target[0] == "url":
+                    host = urlsplit(target[1]["resource"]).hostname
+                    hosts.add(host)
+                    if host in STREAMING_HOSTS and kind in ("artist", "release", "recording"):
+                        links[STREAMING_HOSTS[host]][kind + "s"].add(owner["id"])
+                if target and target[0] == "work" and kind == "recording":
+                    performing.add(owner["id"])
+        save_all(db, normalize_entity(entity, body, relation_types=frozenset()))
+    return db, links, works, iswcs, performing, hosts
+
+
+def test_stats_count_works_iswcs_and_links_to_streaming_services(tmp_path):
+    from harvester.stats import compute_stats
+
+    db, links, works, iswcs, performing, hosts = links_db(tmp_path / "links.db")
+    stats = compute_stats(db)
+    assert stats["streaming_links"] == {name: {key: len(ids) for key, ids in counts.items()}
+                                        for name, counts in links.items()}
+    assert stats["streaming_links_any"] == {key: len(set().union(*(links[s][key] for s in links)))
+                                            for key in ("artists", "releases", "recordings")}
+    assert stats["streaming_links"]["Spotify"]["artists"] == 2 and stats["streaming_links"]["Bandcamp"]["releases"]
+    assert (stats["works"], stats["work_iswcs_unique"], stats["recordings_with_work"]) == (
+        len(works), len(iswcs), len(performing))
+    assert stats["works"] > 40 and stats["work_iswcs_unique"] > 5
+    shown = dict(db.execute("SELECT host, service FROM entity_url").fetchall())
+    assert set(shown) == hosts and {h: s for h, s in shown.items() if s} == {
+        h: s for h, s in STREAMING_HOSTS.items() if h in hosts}
+    db.close()
+
+
+def test_the_report_has_a_section_on_links_to_streaming_services(tmp_path):
+    from harvester.report import write_report
+    from tests.test_report import png_size
+
+    from harvester.claims import CLAIM_ISRCS, CLAIM_TRACKS
+    from harvester.report import compute_stats, draw_streaming_links
+    from tests.test_report import as_number, render, visible_ticks
+
+    db, links, *_ = links_db(tmp_path / "links.db")
+    write_report(db, tmp_path / "report")
+    figure = draw_streaming_links(compute_stats(db))
+    db.close()
+    render(figure)
+    axes = figure.axes[0]
+    ticks = [(value, label) for value, label in visible_ticks(axes.xaxis, axes.get_xlim()) if label]
+    assert len(ticks) >= 8 and all(as_number(label) == value for value, label in ticks)
+    assert len({label for _, label in ticks}) == len(ticks)
+    assert {line.get_xdata()[0] for line in axes.lines} == {CLAIM_TRACKS, CLAIM_ISRCS}
+    markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Links to streaming services"):markdown.index("## Works")]
+    rows = {cells[0]: cells[1:] for cells in (
+        [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| service"))}
+    linked = {name: counts for name, counts in links.items() if any(counts.values())}
+    assert {name: rows[name] for name in linked} == {
+        name: [f"{len(counts[key]):,}" for key in ("artists", "releases", "recordings")]
+        for name, counts in linked.items()}
+    assert set(rows) == set(linked) | {"any of them", "this database, all", "the articles (Spotify)"}
+    assert "256.00 M tracks; 186.00 M ISRCs" in rows["the articles (Spotify)"][2]
+    assert "![" in section and "(streaming_links.png)" in section
+    assert png_size((tmp_path / "report" / "streaming_links.png").read_bytes()) == (1000, 500)

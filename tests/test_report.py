@@ -154,6 +154,14 @@ def visible_ticks(axis, limits) -> list[tuple[float, str]]:
             if low <= tick.get_loc() <= high and tick.label1.get_visible()]
 
 
+def render(figure) -> None:
+    """Lay the figure out and draw it as the report's PNGs are drawn: a Figure made without pyplot has only the
+    base canvas, whose draw() does nothing (its ticks would keep no position and no label)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).draw()
+
+
 def as_number(label: str) -> float:
     return float(label.replace(",", "").replace("\u2212", "-"))
 
@@ -165,15 +173,19 @@ def small_stats(stats: dict) -> dict:
             "release_groups_per_year_by_type": {"Album": {"1999": 1, "2001": 2}, "Single": {"2001": 1}}}
 
 
+EMPTY_WITH_THESE_STATS = {"streaming_links.png"}  # the synthetic corpus has no links (tests/test_open_data.py draws it)
+
+
 @pytest.mark.parametrize("name", [name for name, _, _ in PLOTS])
 def test_every_tick_label_says_its_value_and_none_repeats(synthetic, name):
     from harvester.report import compute_stats
 
     db, _ = synthetic
     draw = dict((n, d) for n, _, d in PLOTS)[name]
+    checked = 0
     for stats in (compute_stats(db), small_stats(compute_stats(db))):
         figure = draw(stats)
-        figure.canvas.draw()
+        render(figure)
         axes = figure.axes[0]
         for axis, limits in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
             ticks = visible_ticks(axis, limits)
@@ -181,6 +193,8 @@ def test_every_tick_label_says_its_value_and_none_repeats(synthetic, name):
             assert all(math.isclose(as_number(label), value, rel_tol=1e-9) for value, label in numeric), (name, ticks)
             labels = [label for _, label in ticks if label]
             assert len(labels) == len(set(labels)), (name, labels)
+            checked += len(numeric)
+    assert checked or name in EMPTY_WITH_THESE_STATS, name  # the check saw labels (not a canvas that never drew)
 
 
 def test_the_claims_are_drawn_on_the_plots_they_concern(synthetic):

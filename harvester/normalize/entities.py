@@ -133,6 +133,8 @@ class Walker:
         self.nested(doc, "release-groups", self.release_group)
         self.nested(doc, "releases", self.release)
         self.nested(doc, "recordings", self.recording)
+        # inc=works: a list capped at 25, whose ISWCs the service may not have loaded: partial views
+        self.nested(doc, "works", lambda work: self.partial("work", work))
         return artist_id
 
     def label(self, doc: dict) -> str:
