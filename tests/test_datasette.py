@@ -116,3 +116,14 @@ def test_question_queries_take_their_parameters(served):
     several = get("/musicbrainz/recordings_with_several_isrcs.json?_shape=array")
     per_recording = Counter(r for r, in rows(db_path, "SELECT recording_id FROM recording_isrc"))
     assert {row["id"] for row in several} == {r for r, n in per_recording.items() if n > 1}
+
+
+def test_secondary_types_take_datasette_s_array_facet(served):
+    """Issue 18: 0.1.0's 'Compilation; Live' was refused by the array facet; a JSON array is counted per type."""
+    db_path, get = served
+    page = get("/musicbrainz/release_group.json?_facet_array=secondary_types&_size=0")
+    facet = {item["value"]: item["count"] for item in page["facet_results"]["secondary_types"]["results"]}
+    expected = Counter(kind for value, in rows(db_path, "SELECT secondary_types FROM release_group "
+                                                        "WHERE secondary_types IS NOT NULL")
+                       for kind in json.loads(value))
+    assert facet == dict(expected) and facet

@@ -70,10 +70,26 @@ def no_network(monkeypatch):
     return attempts
 
 
+def related_recordings(doc) -> list[dict]:
+    """Every recording a relationship in a body points at, at any depth."""
+    found = []
+    if isinstance(doc, dict):
+        for relation in doc.get("relations") or []:
+            if (relation.get("recording") or {}).get("id"):
+                found.append(relation["recording"])
+        for value in doc.values():
+            found += related_recordings(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found += related_recordings(value)
+    return found
+
+
 def bundled_truth() -> tuple[dict[str, int | None], set[tuple[str, str]], set[str]]:
     """(recording id -> length, {(recording id, ISRC)}, release ids), walking the
     bundled JSON: a release body gives its tracks' recordings, a recording
-    body itself; which is which comes from SOURCES.tsv, the files' index."""
+    body itself, and either the recordings its relationships point at; which
+    is which comes from SOURCES.tsv, the files' index."""
     with open(DEMO_DATA / "SOURCES.tsv", encoding="utf-8") as fh:
         entity_of = {row["path"]: row["entity"] for row in csv.DictReader(fh, delimiter="\t")}
     assert sorted(entity_of) == sorted(str(p.relative_to(DEMO_DATA)) for p in DEMO_DATA.rglob("*.json"))
@@ -93,6 +109,11 @@ def bundled_truth() -> tuple[dict[str, int | None], set[tuple[str, str]], set[st
             length = recording.get("length")  # the 2014 bodies (inkstak) give milliseconds as a string
             lengths.setdefault(recording["id"], set()).add(None if length is None else int(length))
             if "isrcs" in recording:
+                isrc_sets.setdefault(recording["id"], set()).add(tuple(sorted(recording["isrcs"])))
+        for recording in related_recordings(body):  # what relationships point at (DJ-mix of, remix of...)
+            length = recording.get("length")
+            lengths.setdefault(recording["id"], set()).add(None if length is None else int(length))
+            if recording.get("isrcs"):
                 isrc_sets.setdefault(recording["id"], set()).add(tuple(sorted(recording["isrcs"])))
     # the bundled bodies agree with each other, so the truth is well defined
     assert all(len(values) == 1 for values in lengths.values())
