@@ -535,3 +535,24 @@ def test_the_report_has_a_section_on_links_to_streaming_services(tmp_path):
     assert "256.00 M tracks; 186.00 M ISRCs" in rows["the articles (Spotify)"][2]
     assert "![" in section and "(streaming_links.png)" in section
     assert png_size((tmp_path / "report" / "streaming_links.png").read_bytes()) == (1000, 500)
+
+
+def test_an_artist_s_country_through_part_of_relationships(db):
+    """The README's query: an artist whose area is a Berlin district is in Germany (Berlin's relationships from
+    its real lookup; Germany -> Berlin as the area dump's Germany line carries it)."""
+    berlin = load_other("hqub-musicbrainz/area-get.json")
+    district = next(r["area"] for r in berlin["relations"] if r["type"] == "part of" and r["direction"] == "forward")
+    germany = {"id": "85752fda-13c4-31a3-bee5-0e5cb1f51dad", "name": "Germany", "type": "Country",
+               "iso-3166-1-codes": ["DE"], "relations": [{
+                   "type": "part of", "type-id": "de7cc874-8b1b-3a05-8272-f3834c968fb7", "direction": "forward",
+                   "target-type": "area", "area": {"id": berlin["id"], "name": berlin["name"]}}]}
+    artist = {"id": "00000000-0000-4000-8000-00000000000b", "name": "Someone", "area": district}
+    for entity, body in (("area", berlin), ("area", germany), ("artist", artist)):
+        save_all(db, normalize_entity(entity, body))
+    assert db.execute("""WITH RECURSIVE up(artist_id, area_id) AS (
+            SELECT id, area_id FROM artist WHERE area_id IS NOT NULL
+            UNION SELECT up.artist_id, p.entity_id FROM up JOIN relationship p ON p.target_id = up.area_id
+              AND p.target_type = 'area' AND p.entity_type = 'area' AND p.type = 'part of')
+          SELECT a.name, c.name AS country FROM up JOIN area c ON c.id = up.area_id AND c.type = 'Country'
+          JOIN artist a ON a.id = up.artist_id""").fetchall() == [("Someone", "Germany")]
+    assert db.execute("SELECT iso_3166_1 FROM area WHERE id = ?", [germany["id"]]).fetchone() == ("DE",)
