@@ -127,3 +127,16 @@ def test_secondary_types_take_datasette_s_array_facet(served):
                                                         "WHERE secondary_types IS NOT NULL")
                        for kind in json.loads(value))
     assert facet == dict(expected) and facet
+
+
+def test_the_issue_18_queries_say_what_the_rows_say(served):
+    db_path, get = served
+    spotify = {kind: n for kind, n in rows(db_path, "SELECT r.entity_type, count(DISTINCT r.entity_id) "
+                                                    "FROM relationship r JOIN url u ON u.id = r.target_id "
+                                                    "WHERE u.host LIKE '%spotify.com' GROUP BY 1")}
+    linked = {(row["service"], row["entity_type"]): row["linked"]
+              for row in get("/musicbrainz/streaming_links.json?_shape=array")}
+    assert spotify and {kind: linked[("Spotify", kind)] for kind in spotify} == spotify
+    arabic = json.loads((Path(__file__).parent / "fixtures" / "ws2" / "picard" / "artist_arabic.json").read_text())
+    found = get("/musicbrainz/search_aliases.json?query=mounir&_shape=array")
+    assert {row["entity_id"] for row in found} == {arabic["id"]}

@@ -130,6 +130,27 @@ def canned_queries() -> dict[str, dict[str, str]]:
                     "GROUP BY recording_id HAVING count(*) > 1 LIMIT 100) x "
                     "JOIN recording r ON r.id = x.recording_id"),
         },
+        "recordings_of_work": {
+            "title": "Recordings performing a work, with its ISWCs",
+            "description": "Give a work MBID (work.id).",
+            "sql": ("SELECT w.title AS work, (SELECT group_concat(iswc, ' ') FROM work_iswc WHERE work_id = w.id) "
+                    "AS iswcs, r.id, r.title, r.artist_credit, rw.type, rw.attributes FROM recording_work rw "
+                    "JOIN work w ON w.id = rw.work_id JOIN recording r ON r.id = rw.recording_id "
+                    "WHERE rw.work_id = :work_id ORDER BY r.title"),
+        },
+        "streaming_links": {
+            "title": "Links to streaming services",
+            "description": "Distinct artists, releases and recordings with a URL relationship on each streaming "
+                           "service (hosts listed in harvester/streaming.py); scans every URL relationship.",
+            "sql": ("SELECT service, entity_type, count(DISTINCT entity_id) AS linked FROM entity_url "
+                    "WHERE service IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC"),
+        },
+        "search_aliases": {
+            "title": "Search every alias (other scripts, languages, legal names)",
+            "description": "Full-text search (SQLite FTS5 syntax) over alias names and sort names.",
+            "sql": ("SELECT a.entity_type, a.entity_id, a.name, a.locale, a.type FROM alias_fts "
+                    "JOIN alias a ON a.rowid = alias_fts.rowid WHERE alias_fts MATCH :query ORDER BY rank LIMIT 100"),
+        },
         "search_recordings": {
             "title": "Search recordings by title or artist credit",
             "description": "Full-text search (SQLite FTS5 syntax: words, \"a phrase\", prefix*).",
