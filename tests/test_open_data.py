@@ -399,6 +399,13 @@ def test_a_database_of_0_1_0_upgrades_losing_nothing_and_converting_what_changed
         before[table] = (columns, conn.execute(f"SELECT * FROM [{table}]").fetchall())
     conn.close()
 
+    untouched = path.read_bytes()
+    figures = json.loads(CliRunner().invoke(cli, ["stats", "--json", "--db", str(path)]).output)
+    assert (figures["works"], figures["work_iswcs_unique"], figures["recordings_with_work"],
+            figures["open_data_tables"]) == (0, 0, 0, False)
+    assert figures["streaming_links"]["Spotify"] == {"artists": 0, "releases": 0, "recordings": 0}
+    assert path.read_bytes() == untouched  # a read command reads the old shape as it is
+
     result = CliRunner().invoke(cli, ["upgrade", "--db", str(path)])
     assert result.exit_code == 0 and "0011_open_data" in result.output, result.output
 
