@@ -1,8 +1,9 @@
 """The SQLite database: its shape, opening it safely, and writing normalized rows.
 
-The shape is declared once (TABLES_V1) and applied through sqlite-utils
-Migrations, so later versions change it by adding migrations, never by
-editing what an existing database was built from. Writes are upserts of the
+The shape is declared once (TABLES_V1, then what later migrations add:
+TABLES_V11 and COLUMNS_V11 for issue 18's open data) and applied through
+sqlite-utils Migrations, so later versions change it by adding migrations,
+never by editing what an existing database was built from. Writes are upserts of the
 columns given (INSERT ... ON CONFLICT DO UPDATE): a column another command
 wrote is never blanked. The caller owns the transaction (`with db.atomic():`)
 so a page and its bookmark commit together.
