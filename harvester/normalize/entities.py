@@ -35,9 +35,21 @@ class Walker:
         self.supplementary = supplementary
         self.relation_types = relation_types
         self.complete = True  # False while walking a partial view (a relationship's target)
+        self.walked: dict[tuple[str, str], bool] = {}  # (type, id) -> whether a whole view was walked
         self.out = Normalized()
 
     # -- shared pieces --
+
+    def seen(self, entity_type: str, entity_id: str) -> bool:
+        """Whether this document already gave this entity's rows: a whole view
+        once (every copy of an entity in one document is the same: a dump
+        line's artist comes whole in each of its dozens of credits), a
+        partial view once until a whole one comes."""
+        whole = self.walked.get((entity_type, entity_id))
+        if whole or (whole is not None and not self.complete):
+            return True
+        self.walked[(entity_type, entity_id)] = self.complete
+        return False
 
     def clear(self, table: str, **where: Any) -> None:
         """Name a child set the document carries in full (never from a partial view)."""
@@ -81,11 +93,11 @@ class Walker:
 
     def area_column(self, doc: dict, keys: tuple[str, ...], row: dict, column: str) -> None:
         """An area link (`area`, `begin-area` or its older spelling `begin_area`): its id in the row."""
-        key = next((k for k in keys if k in doc), None)
-        if key is None:
-            return
-        area = read_dict(doc[key], key)
-        row[column] = self.partial("area", area) if area and area.get("id") else None
+        for key in keys:
+            if key in doc:
+                area = read_dict(doc[key], key)
+                row[column] = self.partial("area", area) if area and area.get("id") else None
+                return
 
     def artist_credit(self, entity_type: str, entity_id: str, credit: Any) -> str:
         """Credit rows for an entity; returns the credit as printed."""
@@ -111,7 +123,10 @@ class Walker:
 
     def nested(self, doc: dict, key: str, walk, **kwargs) -> None:
         """Walk a nested list; an item without an id cannot be keyed and is passed over."""
-        for item in read_list(doc.get(key), key):
+        items = doc.get(key)
+        if not items:  # absent, null or empty: most documents
+            return
+        for item in read_list(items, key):
             item = read_dict(item, f"{key}[]")
             if item and item.get("id") is not None:
                 walk(item, **kwargs)
@@ -120,6 +135,8 @@ class Walker:
 
     def artist(self, doc: dict) -> str:
         artist_id = read_id(doc, "artist")
+        if self.seen("artist", artist_id):
+            return artist_id
         row = {"id": artist_id, **pick(doc, (
             ("name", "name", read_text), ("sort_name", "sort-name", read_text), ("type", "type", read_text),
             ("country", "country", read_text), ("disambiguation", "disambiguation", read_text),
@@ -139,6 +156,8 @@ class Walker:
 
     def label(self, doc: dict) -> str:
         label_id = read_id(doc, "label")
+        if self.seen("label", label_id):
+            return label_id
         row = {"id": label_id, **pick(doc, (
             ("name", "name", read_text), ("sort_name", "sort-name", read_text), ("type", "type", read_text),
             ("country", "country", read_text), ("label_code", "label-code", read_code),
@@ -152,6 +171,8 @@ class Walker:
 
     def release_group(self, doc: dict) -> str:
         group_id = read_id(doc, "release-group")
+        if self.seen("release_group", group_id):
+            return group_id
         row = {"id": group_id, **pick(doc, (
             ("title", "title", read_text), ("primary_type", "primary-type", read_text),
             ("first_release_date", "first-release-date", read_date),
@@ -255,6 +276,8 @@ class Walker:
 
     def recording(self, doc: dict) -> str:
         recording_id = read_id(doc, "recording")
+        if self.seen("recording", recording_id):
+            return recording_id
         row = {"id": recording_id, **pick(doc, (
             ("title", "title", read_text), ("length_ms", "length", read_int),
             ("first_release_date", "first-release-date", read_date), ("video", "video", read_bool),
@@ -282,6 +305,8 @@ class Walker:
 
     def work(self, doc: dict) -> str:
         work_id = read_id(doc, "work")
+        if self.seen("work", work_id):
+            return work_id
         self.out.add("work", work_row(doc, work_id))
         if "iswcs" in doc:
             self.iswcs(work_id, read_list(doc["iswcs"], "iswcs"))
@@ -301,18 +326,24 @@ class Walker:
 
     def area(self, doc: dict) -> str:
         area_id = read_id(doc, "area")
+        if self.seen("area", area_id):
+            return area_id
         self.out.add("area", area_row(doc, area_id))
         self.common("area", area_id, doc)
         return area_id
 
     def url(self, doc: dict) -> str:
         url_id = read_id(doc, "url")
+        if self.seen("url", url_id):
+            return url_id
         self.out.add("url", url_row(doc, url_id))
         self.common("url", url_id, doc)
         return url_id
 
     def event(self, doc: dict) -> str:
         event_id = read_id(doc, "event")
+        if self.seen("event", event_id):
+            return event_id
         row = {"id": event_id, **pick(doc, (
             ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
             ("time", "time", read_text), ("cancelled", "cancelled", read_bool), ("setlist", "setlist", read_text)))}
@@ -323,6 +354,8 @@ class Walker:
 
     def instrument(self, doc: dict) -> str:
         instrument_id = read_id(doc, "instrument")
+        if self.seen("instrument", instrument_id):
+            return instrument_id
         self.out.add("instrument", {"id": instrument_id, **pick(doc, (
             ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
             ("description", "description", read_text)))})
@@ -331,6 +364,8 @@ class Walker:
 
     def place(self, doc: dict) -> str:
         place_id = read_id(doc, "place")
+        if self.seen("place", place_id):
+            return place_id
         row = {"id": place_id, **pick(doc, (
             ("name", "name", read_text), ("type", "type", read_text), ("disambiguation", "disambiguation", read_text),
             ("address", "address", read_text)))}
@@ -347,6 +382,8 @@ class Walker:
 
     def series(self, doc: dict) -> str:
         series_id = read_id(doc, "series")
+        if self.seen("series", series_id):
+            return series_id
         self.out.add("series", {"id": series_id, **pick(doc, (
             ("name", "name", read_text), ("type", "type", read_text),
             ("disambiguation", "disambiguation", read_text)))})

@@ -92,10 +92,8 @@ def relationship_row(owner_type: str, owner_id: str, target_type: str, target_id
     owner_is_source, stored_direction = oriented(owner_type, target_type, direction)
     attributes = [a for a in (read_text(a, "relations[].attributes[]")
                               for a in read_list(item.get("attributes"), "relations[].attributes")) if a]
-    values = {str(k): v for k, v in (read_dict(item.get("attribute-values"), "attribute-values") or {}).items()
-              if v not in (None, "")}
-    credits = {str(k): v for k, v in (read_dict(item.get("attribute-credits"), "attribute-credits") or {}).items()
-               if v not in (None, "")}
+    values = _attribute_map(item, "attribute-values")
+    credits = _attribute_map(item, "attribute-credits")
     type_name = read_text(item.get("type"), "relations[].type")
     type_id = read_text(item.get("type-id"), "relations[].type-id")
     begin = read_date(item.get("begin"), "relations[].begin")
@@ -116,6 +114,14 @@ def relationship_row(owner_type: str, owner_id: str, target_type: str, target_id
         "entity_credit": source_credit, "target_credit": target_credit,
         "ordering_key": read_int(item.get("ordering-key"), "relations[].ordering-key"),
     }
+
+
+def _attribute_map(item: dict, key: str) -> dict[str, Any]:
+    """An attribute's values or credits without the empty ones (most relationships have none)."""
+    given = item.get(key)
+    if not given:
+        return {}
+    return {str(k): v for k, v in read_dict(given, key).items() if v not in (None, "")}
 
 
 def relationship_sets(owner_type: str, owner_id: str,
