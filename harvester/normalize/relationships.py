@@ -19,6 +19,7 @@ carried by an entity seen only as another's target (see entities.Walker).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -68,7 +69,13 @@ def link_key(type_key: str | None, begin: str | None, end: str | None, attribute
     """What tells apart two relationships of one type between the same two
     entities (MusicBrainz refuses a second one equal in all of these): a
     16-hex-digit digest, the same from either side."""
-    text = orjson.dumps([type_key, begin, end, sorted(attributes), sorted(values.items())])
+    return _digest(type_key, begin, end, tuple(sorted(attributes)), tuple(sorted(values.items())))
+
+
+@functools.lru_cache(maxsize=4096)  # most relationships are of a few types, without dates or attributes
+def _digest(type_key: str | None, begin: str | None, end: str | None, attributes: tuple[str, ...],
+            values: tuple[tuple[str, Any], ...]) -> str:
+    text = orjson.dumps([type_key, begin, end, list(attributes), [list(pair) for pair in values]])
     return hashlib.blake2b(text, digest_size=8).hexdigest()
 
 
@@ -90,8 +97,9 @@ def relationship_row(owner_type: str, owner_id: str, target_type: str, target_id
     """The stored row of one relation item, oriented from source to target."""
     direction = read_text(item.get("direction"), "relations[].direction")
     owner_is_source, stored_direction = oriented(owner_type, target_type, direction)
+    given = item.get("attributes")
     attributes = [a for a in (read_text(a, "relations[].attributes[]")
-                              for a in read_list(item.get("attributes"), "relations[].attributes")) if a]
+                              for a in read_list(given, "relations[].attributes")) if a] if given else []
     values = _attribute_map(item, "attribute-values")
     credits = _attribute_map(item, "attribute-credits")
     type_name = read_text(item.get("type"), "relations[].type")
