@@ -127,3 +127,21 @@ def test_an_artist_harvest_brings_works_iswcs_links_and_aliases_at_the_same_cost
     links = {(a, corpus.artists[a]["relations"][0]["url"]["resource"]) for a in [artist]}
     assert set(db.execute("SELECT entity_id, resource FROM entity_url WHERE service = 'Spotify'")) >= links
     assert set(db.execute("SELECT entity_id, name FROM alias")) >= {(artist, corpus.artists[artist]["name"] + " (alias)")}
+
+
+def test_the_client_asks_relationships_on_browses_and_refuses_aliases_there_before_sending(corpus, tmp_path):
+    """The vocabulary the client checks against (musicbrainzngs, the service's): a recording browse takes
+    work-rels (the issue's recorded answer: performances with their works and ISWCs), not aliases."""
+    from harvester.client import WS2Client
+    from harvester.errors import UsageError
+
+    artist = prolific_artist(corpus)
+    with Emulator(corpus) as emu:
+        client = WS2Client(emu.url, CONTACT, 0, cache_dir=str(tmp_path))
+        page = client.browse("recording", "artist", artist, includes=("artist-credits", "work-rels"), limit=100)
+        works = [rel["work"] for item in page["recordings"] for rel in item.get("relations", ())]
+        assert works and all(work["iswcs"] for work in works)
+        sent = len(emu.requests)
+        with pytest.raises(UsageError, match="'aliases' is not a valid include for a browse of recording"):
+            client.browse("recording", "artist", artist, includes=("aliases",))
+        assert len(emu.requests) == sent
