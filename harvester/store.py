@@ -431,7 +431,6 @@ COLUMNS_V11: dict[str, dict[str, type]] = {
 }
 INDEXES_V11: list[tuple[str, tuple[str, ...]]] = [
     ("relationship", ("target_id", "target_type", "entity_type", "entity_id")),
-    ("relationship", ("type_id",)),
     ("alias", ("entity_id",)),
     ("url", ("host",)),
     ("work_iswc", ("iswc",)),

@@ -93,7 +93,9 @@ def test_every_id_column_leads_an_index(db):
         leading = {index.columns[0] for index in table.indexes}
         leading.add(table.pks[0])
         for column in table.columns_dict:
-            if column.endswith("_id"):
+            # relationship.type_id is the MBID of a relationship type (a few hundred), not of an entity:
+            # nothing joins on it, and an index would cost ~15% of the relationship table
+            if column.endswith("_id") and (table.name, column) != ("relationship", "type_id"):
                 assert column in leading, f"{table.name}.{column} has no index"
 
 
