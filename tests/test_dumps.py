@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.synthetic_dump import WORDS, recording_lines, write_recording_dump
-from harvester import dumps
 from harvester.cli import cli
+from harvester.dumps import importer as dumps
 from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
 from harvester.normalize import normalize_isrc
 from harvester.store import open_db

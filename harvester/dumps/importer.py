@@ -1,9 +1,7 @@
 """Import the MusicBrainz JSON data dumps: streamed, batched, resumable.
 
-A published dump is `<entity>.tar.xz` holding `TIMESTAMP`, `COPYING`, ... and
-`mbdump/<entity>`: JSON Lines, one WS/2 lookup document per line. The archive
-is read as a stream (never unpacked, never held in memory) and every line
-goes through the same normalizer, CC0 filter and store as an API response.
+Every line goes through the same normalizer, CC0 filter and store as an API
+response.
 
 Lines are committed in batches. Each batch's rows and the import's position
 (`dump_import.lines_committed`) commit in one transaction, data first, so an
@@ -14,28 +12,24 @@ seek, so the committed lines are read again and skipped without being parsed.
 from __future__ import annotations
 
 import gc
-import io
 import itertools
 import json
-import lzma
 import os
 import queue
-import re
 import sqlite3
-import tarfile
 import threading
 import time
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import Callable, Iterator
 
 import orjson
 import sqlite_utils
 
 from harvester import ledger
+from harvester.dumps.reading import (READ_BUFFER, DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time,
+                                    entity_of_file, is_archive)
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
 from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
 from harvester.store import (TABLES_V1, Writes, describe_sqlite_error, finish_bulk_load, prepare_save, run_writes,
@@ -48,7 +42,6 @@ from harvester.store import (TABLES_V1, Writes, describe_sqlite_error, finish_bu
 BATCH_LINES = 20_000
 BATCH_BYTES = 24 << 20
 BATCH_SECONDS = 2.0
-READ_BUFFER = 1 << 20
 BAD_LINES_LISTED = 5
 # While importing: the keys are random UUIDs, so every batch dirties pages
 # all over each index. Rarer WAL checkpoints (100,000 pages, ~400 MB of WAL)
@@ -59,26 +52,6 @@ WAL_PAGES = 100_000
 # Tables whose indexes and full-text triggers an import into them while empty
 # builds once at its end (the ledger is written row by row and stays as is).
 BULK_LOAD_TABLES = tuple(name for name in TABLES_V1 if name != "harvest_run")
-
-XZ_MAGIC = b"\xfd7zXZ\x00"
-TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
-_READ_ERRORS = (EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, OSError)
-
-
-class DumpError(HarvesterError):
-    """A dump is corrupt, truncated or holds a malformed line (exit 1)."""
-
-
-class _Unreadable(Exception):
-    """The compressed stream or the archive broke while its lines were read."""
-
-
-def _readable(lines: Iterator[bytes]) -> Iterator[bytes]:
-    """The lines, with a failure to read them told apart from every other error."""
-    try:
-        yield from lines
-    except _READ_ERRORS as exc:
-        raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -138,57 +111,6 @@ class ImportOptions:
     batch_seconds: float = BATCH_SECONDS
 
 
-@dataclass(frozen=True)
-class _Part:
-    """One data member of a dump (or a bare file): what it is and its lines."""
-
-    entity_type: str
-    dump_time: str
-    lines: Iterator[bytes]
-
-
-def dump_time(text: str, *, what: str) -> str:
-    """`2025-11-22 00:00:52.535446+00` (a dump's TIMESTAMP) -> `2025-11-22T00:00:52Z`."""
-    cleaned = text.strip().replace(" ", "T", 1)
-    if re.search(r"[+-]\d{2}$", cleaned):
-        cleaned += ":00"
-    if cleaned.endswith("Z"):
-        cleaned = cleaned[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise UsageError(f"{what}: {text.strip()[:60]!r} is not a date and time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def is_archive(path: Path) -> bool:
-    return path.name.lower().endswith(TAR_SUFFIXES)
-
-
-def entity_of_member(name: str) -> str | None:
-    """`mbdump/release-group` -> `release-group`; None for any other member."""
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if len(parts) == 2 and parts[0] == "mbdump":
-        return parts[1]
-    return None
-
-
-def entity_of_file(path: Path, given: str | None) -> str:
-    """A bare file's entity type: --entity, else its name (`mbdump/recording`, `recording.jsonl`)."""
-    if given is not None:
-        return given
-    stem = path.name
-    for suffix in (".jsonl", ".json", ".ndjson"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    if stem in ENTITY_TYPES:
-        return stem
-    raise UsageError(f"{path}: cannot tell which entity this file holds; name it mbdump/<entity> "
-                     f"or give --entity ({', '.join(ENTITY_TYPES)})")
-
-
 def check_paths(paths: list[Path], options: ImportOptions) -> None:
     """Refuse bad usage before any import starts."""
     if options.entity_type is not None and options.entity_type not in ENTITY_TYPES:
@@ -204,130 +126,6 @@ def check_paths(paths: list[Path], options: ImportOptions) -> None:
             raise UsageError(f"{path}: not a file")
         if not is_archive(path):
             entity_of_file(path, options.entity_type)
-
-
-@contextmanager
-def _open_parts(path: Path, raw: IO[bytes], options: ImportOptions) -> Iterator[Iterator[_Part]]:
-    """The data parts of a dump file, read as a stream from `raw`."""
-    if not is_archive(path):
-        stamp = options.timestamp or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
-        lines = iter(raw)
-        yield iter([_Part(entity_of_file(path, options.entity_type), dump_time(stamp, what=str(path)), lines)])
-        return
-    stream: IO[bytes] = raw
-    if raw.peek(len(XZ_MAGIC))[:len(XZ_MAGIC)] == XZ_MAGIC:
-        stream = _XzOnThread(raw)
-    try:
-        try:
-            tar = tarfile.open(fileobj=stream, mode="r|*", bufsize=READ_BUFFER)
-        except _READ_ERRORS as exc:
-            raise DumpError(f"{path}: not a readable tar archive ({exc})") from None
-        with tar:
-            yield _archive_parts(path, tar, options)
-    finally:
-        if stream is not raw:
-            stream.close()
-
-
-class _XzOnThread(io.RawIOBase):
-    """An xz stream's decompressed bytes, decompressed on a thread of its
-    own: lzma releases the GIL, so decompression (a third of the reading
-    thread's work) runs beside the JSON parsing instead of before it. A read
-    error is raised to the reader, at the point of the stream it happened."""
-
-    CHUNK = 256 << 10
-
-    def __init__(self, raw: IO[bytes]):
-        super().__init__()
-        self._chunks: queue.Queue = queue.Queue(maxsize=8)
-        self._stopping = threading.Event()
-        self._pending = memoryview(b"")
-        self._ended = False
-        self._thread = threading.Thread(target=self._work, args=(raw,), name="dump-xz", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: bytes | BaseException | None) -> bool:
-        while not self._stopping.is_set():
-            try:
-                self._chunks.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self, raw: IO[bytes]) -> None:
-        decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
-        try:
-            while not decompressor.eof:
-                data = raw.read(self.CHUNK)
-                if not data:
-                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-                out = decompressor.decompress(data)
-                if out and not self._put(out):
-                    return
-            self._put(None)
-        except BaseException as exc:  # raised again in the reading thread
-            self._put(exc)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            if self._ended:
-                return 0
-            item = self._chunks.get()
-            if item is None or isinstance(item, BaseException):
-                self._ended = True
-                if item is None:
-                    return 0
-                raise item
-            self._pending = memoryview(item)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-        super().close()
-
-
-def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> Iterator[_Part]:
-    """The first `mbdump/<entity>` member (published archives hold one),
-    stamped with the archive's TIMESTAMP member when it comes before it."""
-    stamp = None
-    unknown = []
-    try:
-        for member in tar:
-            name = member.name[2:] if member.name.startswith("./") else member.name
-            if name == "TIMESTAMP" and member.isfile():
-                stamp = tar.extractfile(member).read(200).decode("utf-8", "replace")
-                continue
-            entity_type = entity_of_member(name)
-            if entity_type is None or not member.isfile():
-                continue
-            if entity_type not in ENTITY_TYPES:
-                unknown.append(name)
-                continue
-            if options.entity_type not in (None, entity_type):
-                unknown.append(name)
-                continue
-            if stamp is not None:
-                when = dump_time(stamp, what=f"{path}: TIMESTAMP")
-            elif options.timestamp is not None:
-                when = dump_time(options.timestamp, what="--timestamp")
-            else:
-                when = datetime.fromtimestamp(member.mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            member_file = io.BufferedReader(tar.extractfile(member), READ_BUFFER)
-            yield _Part(entity_type, when, iter(member_file))
-            return
-    except _READ_ERRORS as exc:
-        raise DumpError(f"{path}: the archive is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-    wanted = f"mbdump/{options.entity_type}" if options.entity_type else "mbdump/<entity> member"
-    found = f" (it holds {', '.join(unknown)}; importable: {', '.join(ENTITY_TYPES)})" if unknown else ""
-    raise UsageError(f"{path}: holds no {wanted} to import{found}")
 
 
 @contextmanager
