@@ -27,6 +27,7 @@ DEFAULT_RATE = 1.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 45.0
 DEFAULT_OLDER_THAN_DAYS = 30.0
+DEFAULT_IMPORT_MEMORY_MB = 2048
 
 # type names used in messages: "string", "number", "integer", "boolean",
 # "list of strings", "list of tables"
@@ -55,6 +56,7 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
         "max_runtime": "number",
     },
     "licence": {"include_supplementary": "boolean"},
+    "import": {"memory_mb": "integer", "temp_dir": "string"},
 }
 
 # keys of one [[watch.searches]] table
@@ -71,6 +73,8 @@ ENV = {
     "connect_timeout": "MBHARVEST_CONNECT_TIMEOUT",
     "read_timeout": "MBHARVEST_READ_TIMEOUT",
     "include_supplementary": "MBHARVEST_INCLUDE_SUPPLEMENTARY",
+    "import_memory_mb": "MBHARVEST_IMPORT_MEMORY_MB",
+    "import_temp_dir": "MBHARVEST_IMPORT_TEMP_DIR",
 }
 
 
@@ -110,6 +114,8 @@ class Settings:
     older_than_days: float = DEFAULT_OLDER_THAN_DAYS
     watch: Watchlist = field(default_factory=Watchlist)
     config_path: Path | None = None
+    import_memory_mb: int = DEFAULT_IMPORT_MEMORY_MB  # import-dump's memory budget
+    import_temp_dir: Path | None = None  # import-dump's staged runs (default: beside the database)
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -250,9 +256,14 @@ def resolve_settings(
             searches=searches,
         ),
         config_path=config_path,
+        import_memory_mb=int(pick("import_memory_mb", int, "import", "memory_mb", DEFAULT_IMPORT_MEMORY_MB)),
+        import_temp_dir=(lambda value: Path(value) if value else None)(
+            pick("import_temp_dir", str, "import", "temp_dir", None)),
     )
     if settings.rate < 0:
         raise UsageError(f"--rate must be 0 (unlimited) or more, not {settings.rate}")
+    if settings.import_memory_mb < 64:
+        raise UsageError(f"the import's memory budget must be at least 64 MB, not {settings.import_memory_mb}")
     for name in ("max_requests", "max_runtime"):
         value = getattr(settings, name)
         if value is not None and value < 0:

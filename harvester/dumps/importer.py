@@ -1,12 +1,24 @@
-"""Import the MusicBrainz JSON data dumps: streamed, batched, resumable.
+"""Import the MusicBrainz JSON data dumps: staged while read, merged once.
 
-Every line goes through the same normalizer, CC0 filter and store as an API
-response.
+Every line goes through the same normalizer and CC0 filter as an API
+response. An import has two steps, so that what a line costs does not
+depend on how large the database already is:
 
-Lines are committed in batches. Each batch's rows and the import's position
-(`dump_import.lines_committed`) commit in one transaction, data first, so an
-interrupted import resumes after its last batch: compressed streams cannot
-seek, so the committed lines are read again and skipped without being parsed.
+1. Staging (staging.py): the lines' rows are buffered, sorted in memory a
+   chunk at a time and written as compressed sorted runs to a staging folder
+   (`--temp-dir`, by default `<database>.import/` beside the database). Each
+   chunk is fsynced, then recorded with the position after its last line in
+   `dump_import` (`lines_staged`, `stage`): an interrupted import resumes
+   after its last chunk (a compressed stream cannot seek, so the lines before
+   are read again and skipped without being parsed).
+2. Merge (merge.py): once the last line is staged, every table's runs are
+   merged in key order into the database in one transaction, together with
+   the `dump_import` row saying `complete`. Readers see the old state or the
+   new one; a merge that dies is rolled back and done again by the next run.
+
+A dump stopped by a malformed line (without --skip-bad-lines) or a truncated
+archive has the lines before it merged (as a partial merge; the status says
+`failed`), so nothing read is lost; a rerun continues after them.
 """
 
 from __future__ import annotations
@@ -14,10 +26,8 @@ from __future__ import annotations
 import gc
 import itertools
 import json
-import os
-import queue
+import shutil
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,30 +38,32 @@ import orjson
 import sqlite_utils
 
 from harvester import ledger
-from harvester.dumps.reading import (READ_BUFFER, DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time,
-                                    entity_of_file, is_archive)
+from harvester.dumps.merge import Merge, SetLookups, TableChanges, table_stages, write_transaction
+from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time, entity_of_file,
+                                     is_archive, is_stream, open_raw)
+from harvester.dumps.runs import Section
+from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
-from harvester.normalize import ENTITY_TYPES, Normalized, normalize_entity
-from harvester.store import (TABLES_V1, Writes, describe_sqlite_error, finish_bulk_load, prepare_save, run_writes,
-                             start_bulk_load, utc_now)
+from harvester.normalize import ENTITY_TYPES, TABLE_OF, normalize_entity
+from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 
-# A batch closes at whichever comes first. Larger batches commit less often
-# (each commit writes every page the batch dirtied, and random MBIDs dirty
-# pages everywhere); the byte cap keeps memory flat for long lines (a
-# release line is ~25 kB, a recording line ~2 kB).
-BATCH_LINES = 20_000
-BATCH_BYTES = 24 << 20
-BATCH_SECONDS = 2.0
+# A chunk closes at whichever comes first: its share of the memory budget
+# (see MEMORY_SHARES), `--batch-size` lines when given, or BATCH_SECONDS.
+# An interrupted import loses at most the chunk it was reading.
+BATCH_LINES = None
+BATCH_SECONDS = 120.0
 BAD_LINES_LISTED = 5
-# While importing: the keys are random UUIDs, so every batch dirties pages
-# all over each index. Rarer WAL checkpoints (100,000 pages, ~400 MB of WAL)
-# copy a page dirtied by many batches once instead of once per batch; the
-# page cache gets a fixed 64 MiB, so memory stays flat however large the dump.
-CACHE_KIB = 64 * 1024
-WAL_PAGES = 100_000
-# Tables whose indexes and full-text triggers an import into them while empty
-# builds once at its end (the ledger is written row by row and stays as is).
-BULK_LOAD_TABLES = tuple(name for name in TABLES_V1 if name != "harvest_run")
+DEFAULT_MEMORY_MB = 2048
+# How the memory budget is shared. Staging: the rows of the chunk being read
+# plus those of the chunk being written; the repeat filter. Merge: SQLite's
+# page cache (its sorts for the indexes take as much again).
+MEMORY_SHARES = {"chunk": 0.28, "filter": 0.12, "cache": 0.3}
+# Disk needed, per byte of JSON lines (measured on release lines; see
+# benchmarks/README.md): the staged runs, and what the merge adds to the
+# database (its WAL holds as much again until the merge commits).
+STAGED_PER_BYTE = 0.06
+DATABASE_PER_BYTE = 0.35
+ENTITY_TABLES = frozenset(TABLE_OF.values())
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class Progress:
     lines: int
     lines_this_run: int
     seconds: float
+    phase: str = "staging"  # staging, then merging
+    detail: str = ""
 
 
 @dataclass
@@ -82,12 +96,29 @@ class DumpResult:
     bad_lines: int = 0
     first_bad_lines: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    merge_seconds: float = 0.0
+    changes: dict[str, TableChanges] = field(default_factory=dict)  # per table, from the merge
+
+    def entity_changes(self) -> TableChanges:
+        """New, updated and unchanged rows of the entity tables (artist ... recording)."""
+        total = TableChanges()
+        for table, changes in self.changes.items():
+            if table in ENTITY_TABLES:
+                total.new += changes.new
+                total.updated += changes.updated
+                total.unchanged += changes.unchanged
+                total.deleted += changes.deleted
+        return total
 
     def summary(self) -> str:
         rate = self.lines_normalized / self.seconds if self.seconds > 0 else 0.0
         text = (f"{self.path}: {self.entity_type} {self.source}: {self.status}; "
-                f"{self.lines_normalized:,} lines imported in {self.seconds:.1f} s ({rate:,.0f}/s), "
+                f"{self.lines_normalized:,} lines imported in {self.seconds:.1f} s ({rate:,.0f}/s"
+                f"{f', merge {self.merge_seconds:.1f} s' if self.merge_seconds else ''}), "
                 f"{self.entities_written:,} entities written")
+        if self.changes:
+            total = self.entity_changes()
+            text += f" ({total.new:,} new, {total.updated:,} updated, {total.unchanged:,} unchanged)"
         if self.lines_resumed_past:
             text += f", resumed after line {self.lines_resumed_past:,}"
         if self.bad_lines:
@@ -106,9 +137,10 @@ class ImportOptions:
     supplementary: bool = False
     keep_documents: bool = False
     skip_bad_lines: bool = False
-    batch_lines: int = BATCH_LINES
-    batch_bytes: int = BATCH_BYTES
+    batch_lines: int | None = BATCH_LINES
     batch_seconds: float = BATCH_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    temp_dir: Path | None = None
 
 
 def check_paths(paths: list[Path], options: ImportOptions) -> None:
@@ -117,9 +149,13 @@ def check_paths(paths: list[Path], options: ImportOptions) -> None:
         raise UsageError(f"unknown entity type {options.entity_type!r} (known: {', '.join(ENTITY_TYPES)})")
     if options.timestamp is not None:
         dump_time(options.timestamp, what="--timestamp")
-    if options.batch_lines < 1:
+    if options.batch_lines is not None and options.batch_lines < 1:
         raise UsageError("the batch size must be at least 1 line")
+    if options.memory_mb < 64:
+        raise UsageError("--memory must be at least 64 MB")
     for path in paths:
+        if is_stream(path):
+            continue
         if not path.exists():
             raise UsageError(f"{path}: no such file")
         if not path.is_file():
@@ -131,8 +167,8 @@ def check_paths(paths: list[Path], options: ImportOptions) -> None:
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """JSON documents are trees, freed by reference counting; the cyclic
-    collector would rescan every live batch object thousands of times per
-    batch (it halves the import rate), so it rests during the import."""
+    collector would rescan every staged row thousands of times per chunk
+    (it halves the import rate), so it rests during the import."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -142,167 +178,318 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _database_file(db: sqlite_utils.Database) -> Path | None:
+    name = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(name) if name else None
+
+
+def staging_root(db: sqlite_utils.Database, options: ImportOptions) -> Path:
+    """Where staged runs go: --temp-dir, else `<database>.import/` beside it."""
+    if options.temp_dir is not None:
+        return Path(options.temp_dir)
+    path = _database_file(db)
+    if path is None:
+        raise UsageError("an in-memory database needs a --temp-dir for its staged runs")
+    return path.with_name(path.name + ".import")
+
+
+@dataclass
+class _Stage:
+    """A dump's staged chunks and where reading them stopped (dump_import.stage)."""
+
+    folder: Path
+    lines: int = 0
+    skipped: int = 0
+    chunks: list[dict[str, Section]] = field(default_factory=list)
+    column_sets: ColumnSets = field(default_factory=lambda: ColumnSets(_keys()))
+    counts: StageCounts = field(default_factory=StageCounts)
+
+    def as_json(self) -> str:
+        return json.dumps({
+            "version": 1, "folder": str(self.folder), "lines": self.lines, "skipped": self.skipped,
+            "chunks": [{stream: section.as_json() for stream, section in chunk.items()} for chunk in self.chunks],
+            "column_sets": self.column_sets.as_json(), "partial": self.counts.partial,
+            "rows": self.counts.rows, "repeats": self.counts.repeats, "sets": self.counts.sets})
+
+    @classmethod
+    def from_json(cls, text: str) -> "_Stage":
+        value = json.loads(text)
+        folder = Path(value["folder"])
+        return cls(folder, value["lines"], value["skipped"],
+                   [{stream: Section.from_json(folder, section) for stream, section in chunk.items()}
+                    for chunk in value["chunks"]],
+                   ColumnSets.from_json(_keys(), value["column_sets"]),
+                   StageCounts(value["rows"], value["repeats"], value["sets"], value["partial"]))
+
+    def intact(self) -> bool:
+        """Every chunk it names is on disk, at least as long as its sections."""
+        for chunk in self.chunks:
+            for section in chunk.values():
+                try:
+                    if section.path.stat().st_size < section.offset + section.length:
+                        return False
+                except OSError:
+                    return False
+        return True
+
+    def files(self) -> set[Path]:
+        return {section.path for chunk in self.chunks for section in chunk.values()}
+
+
+def _keys() -> dict[str, tuple[str, ...]]:
+    return {table: (key,) if isinstance(key, str) else tuple(key) for table, key in PRIMARY_KEYS.items()}
+
+
+_STATE_COLUMNS = ("status", "lines_committed", "lines_skipped", "lines_staged", "entities_written", "stage")
+
+
 def _import_state(db: sqlite_utils.Database, key: dict) -> dict | None:
     row = db.execute(
-        "SELECT status, lines_committed, lines_skipped, entities_written FROM dump_import "
+        f"SELECT {', '.join(_STATE_COLUMNS)} FROM dump_import "
         "WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
         (key["entity_type"], key["dump_timestamp"], key["size_bytes"])).fetchone()
-    if row is None:
+    return None if row is None else dict(zip(_STATE_COLUMNS, row))
+
+
+def _stage_name(key: dict) -> str:
+    stamp = key["dump_timestamp"].replace(":", "").replace("-", "")
+    return f"{key['entity_type']}-{stamp}-{key['size_bytes']}"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
         return None
-    return dict(zip(("status", "lines_committed", "lines_skipped", "entities_written"), row))
 
 
-_RECORD_POSITION = """
-INSERT INTO dump_import (entity_type, dump_timestamp, size_bytes, path, status, lines_committed, lines_skipped,
-                         entities_written, started_at, updated_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (entity_type, dump_timestamp, size_bytes) DO UPDATE SET
-    path = excluded.path, status = excluded.status, lines_committed = excluded.lines_committed,
-    lines_skipped = excluded.lines_skipped, updated_at = excluded.updated_at, finished_at = excluded.finished_at,
-    entities_written = dump_import.entities_written + excluded.entities_written
-"""
+def check_space(folder: Path, db_path: Path | None, line_bytes: int) -> None:
+    """Refuse to start an import that will not fit: the staged runs in
+    `folder`, and the database's growth twice over (its WAL holds the new
+    pages until the merge commits)."""
+    staged = int(line_bytes * STAGED_PER_BYTE)
+    growth = int(line_bytes * DATABASE_PER_BYTE)
+    needs: dict[int, tuple[Path, int]] = {}
+    for where, needed in ((folder, staged), (db_path.parent if db_path else None, 2 * growth)):
+        if where is None:
+            continue
+        probe = where
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        device = probe.stat().st_dev
+        known = needs.get(device, (probe, 0))
+        needs[device] = (known[0], known[1] + needed)
+    for where, needed in needs.values():
+        free = _free_bytes(where)
+        if free is not None and free < needed:
+            raise DumpError(f"{where}: this import needs about {needed / 1e9:,.1f} GB of free disk there, "
+                            f"{free / 1e9:,.1f} GB are free (staged runs: about {staged / 1e9:,.1f} GB, in "
+                            f"--temp-dir; the database grows by about {growth / 1e9:,.1f} GB, and its WAL "
+                            f"holds as much again until the merge commits)")
 
 
-class _Committer:
-    """Commits batches, in order, on a second thread.
+class _Import:
+    """Stages one dump part's lines, then merges them."""
 
-    SQLite releases the GIL while it writes (B-trees, full-text triggers,
-    commit), so the next batch is read and normalized meanwhile. A batch is
-    handed over only once the one before is committed, so at most two
-    batches live at a time; the first error is raised in the reading thread."""
-
-    def __init__(self, commit: Callable[..., None]):
-        self._commit = commit
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="dump-commit", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    self._commit(*item)
-            except BaseException as exc:  # handed to the reading thread
-                self._error = exc
-            finally:
-                self._queue.task_done()
-
-    def _raise(self) -> None:
-        """The first commit error, again on every call: nothing after it is committed."""
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, *item) -> None:
-        self.drain()
-        self._queue.put(item)
-
-    def drain(self) -> None:
-        """Wait until every submitted batch is committed."""
-        self._queue.join()
-        self._raise()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-
-class _Importer:
-    """Reads one part's lines into batches and commits them with the position."""
-
-    def __init__(self, db: sqlite_utils.Database, path: Path, part: _Part, options: ImportOptions,
-                 key: dict, result: DumpResult, skipped: int):
+    def __init__(self, db: sqlite_utils.Database, path: Path, part: _Part, options: ImportOptions, key: dict,
+                 result: DumpResult, state: dict | None, root: Path):
         self.db, self.path, self.part, self.options = db, path, part, options
         self.key, self.result = key, result
-        self.source = f"dump:{part.dump_time}"
-        self.skipped = skipped
+        self.stamp = {"fetched_at": part.dump_time, "source": f"dump:{part.dump_time}"}
+        self.stage = self._restore(state, root / _stage_name(key))
+        budget = options.memory_mb << 20
+        self.chunk_bytes = int(budget * MEMORY_SHARES["chunk"])
+        self.stager = Stager(_keys(), self.stage.column_sets, int(budget * MEMORY_SHARES["filter"]) //
+                             FILTER_ENTRY_BYTES, self.stage.counts)
+        self.writer = ChunkWriter()
+        self.committed = state["lines_committed"] if state else 0
+        self.skipped_before = self.stage.skipped
+        self.chunk_number = len(self.stage.chunks)
 
-    def submit(self, committer: "_Committer", batch: Normalized, position: int, status: str) -> None:
-        """Hand a batch to the commit thread, its statements prepared here."""
-        writes = prepare_save(batch, source=self.source, fetched_at=self.part.dump_time) if batch.rows else Writes([])
-        committer.submit(writes, position, status, self.skipped)
+    def _restore(self, state: dict | None, folder: Path) -> _Stage:
+        """The staged chunks of an earlier run of this import, if they are all
+        there; otherwise a fresh stage starting after the lines already merged.
+        Files of the folder that no chunk names (a chunk cut short) are removed."""
+        stage = None
+        if state and state["stage"]:
+            stage = _Stage.from_json(state["stage"])
+            if stage.folder != folder or not stage.intact():
+                stage = None
+        if stage is None:
+            stage = _Stage(folder, lines=state["lines_committed"] if state else 0,
+                           skipped=state["lines_skipped"] if state else 0)
+        folder.mkdir(parents=True, exist_ok=True)
+        keep = stage.files()
+        for leftover in folder.iterdir():
+            if leftover not in keep:
+                leftover.unlink()
+        return stage
 
-    def commit(self, writes: Writes, position: int, status: str, skipped: int) -> None:
-        """The batch's rows, then the position after it: one transaction."""
+    def _save(self, status: str) -> None:
         now = utc_now()
+        key = self.key
         with self.db.atomic():
-            written = run_writes(self.db, writes)
-            self.db.execute(_RECORD_POSITION, (
-                self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"], str(self.path),
-                status, position, skipped, written, now, now, now if status == "complete" else None))
-        self.result.entities_written += written
+            self.db.execute(
+                "INSERT INTO dump_import (entity_type, dump_timestamp, size_bytes, path, status, lines_committed, "
+                "lines_skipped, lines_staged, entities_written, stage, started_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
+                "ON CONFLICT (entity_type, dump_timestamp, size_bytes) DO UPDATE SET path = excluded.path, "
+                "status = excluded.status, lines_skipped = excluded.lines_skipped, "
+                "lines_staged = excluded.lines_staged, stage = excluded.stage, updated_at = excluded.updated_at",
+                [key["entity_type"], key["dump_timestamp"], key["size_bytes"], str(self.path), status,
+                 self.committed, self.stage.skipped, self.stage.lines, self.stage.as_json(), now, now])
 
-    def run(self, resume_after: int, stop_at: float | None,
-            progress: Callable[[int, int], None] | None) -> bool:
-        """Import lines after `resume_after`; True when the part is finished,
-        False when stopped at the budget (between batches)."""
-        committer = _Committer(self.commit)
+    # -- staging --
+
+    def run(self, stop_at: float | None, progress: Callable[[int, int], None] | None,
+            merging: Callable[[str], None] | None) -> bool:
+        """Stage the lines after the staged ones, then merge; True when the
+        dump is imported, False when stopped at the budget (after a chunk)."""
+        self._save("running")
         try:
-            finished = self._read(committer, resume_after, stop_at, progress)
-            committer.drain()
-            return finished
+            finished = self._read(stop_at, progress)
         finally:
-            committer.close()
+            self.writer.wait()
+        if not finished:
+            self._save("partial")
+            return False
+        self.merge("complete", merging)
+        return True
 
-    def _read(self, committer: _Committer, resume_after: int, stop_at: float | None,
-              progress: Callable[[int, int], None] | None) -> bool:
-        entity_type, options, result = self.part.entity_type, self.options, self.result
+    def _read(self, stop_at: float | None, progress: Callable[[int, int], None] | None) -> bool:
+        entity_type, options, result, stager = self.part.entity_type, self.options, self.result, self.stager
         lines = _readable(self.part.lines)
         position = 0
-        batch = Normalized()
         try:
-            for _ in itertools.islice(lines, resume_after):
+            for _ in itertools.islice(lines, self.stage.lines):
                 position += 1
             result.lines_resumed_past = position
-            in_batch, batch_bytes, batch_started = 0, 0, time.monotonic()
+            in_chunk, chunk_started = 0, time.monotonic()
             for line in lines:
                 position += 1
-                batch_bytes += len(line)
                 if line.strip():
                     try:
-                        doc = orjson.loads(line)
-                        batch.extend(normalize_entity(entity_type, doc, supplementary=options.supplementary,
-                                                      keep_document=options.keep_documents))
-                        result.lines_normalized += 1
+                        normalized = normalize_entity(entity_type, orjson.loads(line),
+                                                      supplementary=options.supplementary,
+                                                      keep_document=options.keep_documents)
                     except (ValueError, NormalizeError) as exc:
-                        self._bad_line(committer, batch, position, _describe_bad_line(exc))
-                        batch = Normalized()
-                in_batch += 1
-                if (in_batch >= options.batch_lines or batch_bytes >= options.batch_bytes
-                        or time.monotonic() - batch_started >= options.batch_seconds):
-                    stopping = stop_at is not None and time.monotonic() >= stop_at
-                    self.submit(committer, batch, position, "partial" if stopping else "running")
+                        self._bad_line(position, _describe_bad_line(exc))
+                        continue
+                    try:
+                        stager.add(position, normalized, len(line))
+                    except ValueError as exc:
+                        self._bad_line(position, str(exc))
+                        continue
+                    result.lines_normalized += 1
+                in_chunk += 1
+                if (stager.memory() >= self.chunk_bytes
+                        or (options.batch_lines is not None and in_chunk >= options.batch_lines)
+                        or time.monotonic() - chunk_started >= options.batch_seconds):
+                    self._chunk(position)
                     result.lines_read = position
                     if progress is not None:
                         progress(position, result.lines_normalized)
-                    if stopping:
+                    if stop_at is not None and time.monotonic() >= stop_at:
                         return False
-                    batch, in_batch, batch_bytes, batch_started = Normalized(), 0, 0, time.monotonic()
+                    in_chunk, chunk_started = 0, time.monotonic()
         except _Unreadable as exc:
-            self.submit(committer, batch if position > resume_after else Normalized(), max(position, resume_after),
-                        "failed")
-            committer.drain()
-            raise DumpError(f"{self.path}: the archive is truncated or corrupt after line {position:,} "
-                            f"({exc}); every line before it is saved") from None
+            self._fail(max(position, self.stage.lines),
+                       f"{self.path}: the archive is truncated or corrupt after line {position:,} ({exc}); "
+                       f"every line before it is saved")
         result.lines_read = position
-        self.submit(committer, batch, position, "complete")
+        self._chunk(position)
         return True
 
-    def _bad_line(self, committer: _Committer, batch: Normalized, number: int, message: str) -> None:
-        """Commit the lines before a bad line; then stop, or pass over it."""
+    def _chunk(self, position: int) -> None:
+        """Write what is buffered as a chunk; the position moves once it is on disk."""
+        buffers = self.stager.take()
+        skipped = self.skipped_before + self.result.bad_lines
+
+        def recorded(sections: dict[str, Section]) -> None:
+            if sections:
+                self.stage.chunks.append(sections)
+            self.stage.lines = position
+            self.stage.skipped = skipped
+            self._save("running")
+
+        self.chunk_number += 1
+        path = self.stage.folder / f"chunk-{self.chunk_number:06d}.run" if buffers else None
+        self.writer.submit(path, buffers, recorded)
+
+    def _bad_line(self, number: int, message: str) -> None:
+        """Pass over a bad line, or merge the lines before it and stop."""
         if not self.options.skip_bad_lines:
-            self.submit(committer, batch, number - 1, "failed")
-            committer.drain()
-            raise DumpError(f"{self.path}: line {number}: {message} (every line before it is saved; "
-                            f"--skip-bad-lines passes over such lines)")
-        self.submit(committer, batch, number - 1, "running")
-        self.skipped += 1
+            self._fail(number - 1, f"{self.path}: line {number}: {message} (every line before it is saved; "
+                                   f"--skip-bad-lines passes over such lines)")
         self.result.bad_lines += 1
         if len(self.result.first_bad_lines) < BAD_LINES_LISTED:
             self.result.first_bad_lines.append(number)
+
+    def _fail(self, position: int, message: str) -> None:
+        """Merge the lines staged before `position`, mark the import failed, raise."""
+        self._chunk(position)
+        self.writer.wait()
+        self.merge("failed", None)
+        raise DumpError(message)
+
+    # -- merge --
+
+    def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
+        """Every staged chunk into the database and the import's new state: one transaction."""
+        started = time.monotonic()
+        stages = table_stages(self.stage.chunks)
+        db_path = _database_file(self.db)
+        snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
+        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
+        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads")}
+        try:
+            lookups.build(stages, _keys())
+            self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
+            self.db.execute("PRAGMA threads = 1")  # the index sorts: one helper thread beside this one
+            self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
+
+            def report(table: str, keys: int) -> None:
+                if merging is not None:
+                    merging(f"{table}: {keys:,} keys")
+
+            with write_transaction(self.db):
+                merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp,
+                              self.stage.counts.partial, lookups, report)
+                for table in sorted(stages, key=_table_order):
+                    if merging is not None:
+                        merging(table)
+                    merge.table(stages[table])
+                self.result.changes = merge.changes
+                self.committed = self.stage.lines
+                self.stage.chunks = []
+                now = utc_now()
+                written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
+                self.db.execute(
+                    "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
+                    "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
+                    "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
+                    [status, self.committed, self.stage.lines, self.stage.skipped,
+                     self.stage.as_json() if status != "complete" else None,
+                     json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
+                     now if status == "complete" else None,
+                     self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
+                self.result.entities_written += written
+        finally:
+            lookups.close()
+            snapshot.close()
+            self.db.execute("PRAGMA temp_store_directory = ''")
+            for name, value in pragmas.items():
+                self.db.execute(f"PRAGMA {name} = {value}")
+        for chunk in self.stage.folder.glob("chunk-*.run"):
+            chunk.unlink()
+        if status == "complete":
+            shutil.rmtree(self.stage.folder, ignore_errors=True)
+        self.result.merge_seconds += time.monotonic() - started
+
+
+def _table_order(table: str) -> tuple[int, str]:
+    order = list(PRIMARY_KEYS)
+    return (order.index(table) if table in order else len(order), table)
 
 
 def _describe_bad_line(exc: Exception) -> str:
@@ -315,36 +502,42 @@ def _describe_bad_line(exc: Exception) -> str:
 
 def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *,
                 stop_at: float | None = None, progress: Callable[[Progress], None] | None = None) -> DumpResult:
-    """Import one dump file (archive or bare JSON Lines); resumes where an
-    earlier import of the same dump stopped. `stop_at` (time.monotonic())
-    stops it cleanly between batches with status partial."""
+    """Import one dump file (archive, bare JSON Lines, FIFO or `-`); resumes
+    where an earlier import of the same dump stopped. `stop_at`
+    (time.monotonic()) stops it cleanly after a chunk with status partial."""
     path = Path(path)
-    size = path.stat().st_size
+    streamed = is_stream(path)
+    size = 0 if streamed else path.stat().st_size
     started = time.monotonic()
-    try:
-        raw = open(path, "rb", buffering=READ_BUFFER)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = open_raw(path)
     with raw, _open_parts(path, raw, options) as parts, _cyclic_gc_paused():
         part = next(parts)
         key = {"entity_type": part.entity_type, "dump_timestamp": part.dump_time, "size_bytes": size}
         result = DumpResult(path=path, entity_type=part.entity_type, source=f"dump:{part.dump_time}",
                             status="partial")
         state = _import_state(db, key)
+        root = staging_root(db, options)
         if state is not None and state["status"] == "complete":
             result.status = "already-imported"
             result.lines_read = state["lines_committed"]
+            shutil.rmtree(root / _stage_name(key), ignore_errors=True)
             return result
-        importer = _Importer(db, path, part, options, key, result, state["lines_skipped"] if state else 0)
-        resume_after = state["lines_committed"] if state else 0
+        importer = _Import(db, path, part, options, key, result, state, root)
+        if part.size is not None and importer.stage.lines == 0:
+            check_space(importer.stage.folder, _database_file(db), part.size)
 
         def report(lines: int, lines_this_run: int) -> None:
             if progress is not None:
-                progress(Progress(path, part.entity_type, raw.tell(), size, lines, lines_this_run,
-                                  time.monotonic() - started))
+                progress(Progress(path, part.entity_type, 0 if streamed else raw.tell(), size, lines,
+                                  lines_this_run, time.monotonic() - started))
+
+        def merging(detail: str) -> None:
+            if progress is not None:
+                progress(Progress(path, part.entity_type, size, size, result.lines_read, result.lines_normalized,
+                                  time.monotonic() - started, "merging", detail))
 
         try:
-            finished = importer.run(resume_after, stop_at, report)
+            finished = importer.run(stop_at, report, merging)
         finally:
             result.seconds = time.monotonic() - started
         result.status = "complete" if finished else "partial"
@@ -352,34 +545,16 @@ def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *
 
 
 def _finish_run(db: sqlite_utils.Database, run_id: int, args: dict, results: list[DumpResult], status: str,
-                written: int, error: str | None = None) -> None:
+                error: str | None = None) -> None:
     """Close the ledger row; its args gain the dumps' TIMESTAMPs (the data card cites them)."""
     stamps = sorted({r.source.removeprefix("dump:") for r in results if r.source.startswith("dump:")})
+    changes = [r.entity_changes() for r in results]
     with db.atomic():
-        ledger.update_run(db, run_id, finished_at=utc_now(), status=status, entities_written=written, error=error,
+        ledger.update_run(db, run_id, finished_at=utc_now(), status=status,
+                          entities_written=sum(r.entities_written for r in results), error=error,
+                          new=sum(c.new for c in changes), updated=sum(c.updated for c in changes),
+                          unchanged=sum(c.unchanged for c in changes),
                           args=json.dumps({**args, "dump_timestamp": ", ".join(stamps) or None}, sort_keys=True))
-
-
-def _start_bulk_load(db: sqlite_utils.Database) -> list[str]:
-    """Defer the indexes and full-text triggers of every empty table to the
-    end of the import (building them once from the whole table is several
-    times cheaper than keeping them up to date row by row); returns what was
-    dropped. The caller holds the run lock, so a bulk load still recorded
-    belongs to a dead import: it is finished first.
-
-    Until the import ends, readers see those tables without their secondary
-    indexes (slower queries) and full-text search does not find the new
-    rows. Commits skip fsync (synchronous=OFF): a crash of the process loses
-    nothing committed; an OS crash or power cut could lose the last batches
-    or corrupt the database, which a fresh import then rebuilds."""
-    with db.atomic():
-        finish_bulk_load(db)
-        empty = [table for table in BULK_LOAD_TABLES
-                 if db.execute(f"SELECT 1 FROM [{table}] LIMIT 1").fetchone() is None]
-        deferred = start_bulk_load(db, empty, utc_now())
-    if deferred:
-        db.execute("PRAGMA synchronous = OFF")
-    return deferred
 
 
 def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOptions, *,
@@ -396,49 +571,42 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
             "supplementary": options.supplementary, "keep_documents": options.keep_documents}
     run_id = ledger.start_run(db, "import-dump", args, utc_now())
     results: list[DumpResult] = []
-    written = 0
-    db_path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
-    pragmas = {name: db.execute(f"PRAGMA {name}").fetchone()[0]
-               for name in ("cache_size", "wal_autocheckpoint", "synchronous", "threads")}
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
-    db.execute(f"PRAGMA threads = {os.cpu_count() or 1}")  # sorts for the deferred indexes use every core
-    deferred = _start_bulk_load(db)
+    db_path = _database_file(db) or "the database"
     try:
         for path in paths:
             try:
                 result = import_dump(db, path, options, stop_at=stop_at, progress=progress)
             except sqlite3.Error as exc:
                 raise DatabaseError(describe_sqlite_error(db_path, exc)) from None
+            except OSError as exc:
+                raise DumpError(f"{path}: {exc.strerror or exc} (staged runs: {staging_root(db, options)})") from None
             results.append(result)
-            written += result.entities_written
             if on_result is not None:
                 on_result(result)
             if result.status == "partial":
                 break
     except BaseException as exc:
         message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
-        _finish_run(db, run_id, args, results, "failed", written, message)
+        _finish_run(db, run_id, args, results, "failed", message)
         raise
     finally:
-        if deferred:
-            with db.atomic():
-                finish_bulk_load(db)
-        for name, value in pragmas.items():
-            db.execute(f"PRAGMA {name} = {value}")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
     complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
-    _finish_run(db, run_id, args, results, "complete" if complete else "partial", written)
+    _finish_run(db, run_id, args, results, "complete" if complete else "partial")
     return results
 
 
 def format_progress(progress: Progress) -> str:
-    """`recording.tar.xz: 41.2/120.5 MB (34%), 812,000 recordings, 23,410/s, ETA 0:00:56`."""
-    share = progress.bytes_read / progress.bytes_total if progress.bytes_total else 1.0
+    """`recording.tar.xz: 41.2/120.5 MB (34%), 812,000 recording lines, 23,410/s, ETA 0:00:56`."""
+    if progress.phase == "merging":
+        return (f"{progress.path.name}: merging {progress.lines:,} {progress.entity_type} lines into the "
+                f"database{f' ({progress.detail})' if progress.detail else ''}, {progress.seconds:,.0f} s")
+    share = progress.bytes_read / progress.bytes_total if progress.bytes_total else None
     rate = progress.lines_this_run / progress.seconds if progress.seconds > 0 else 0.0
-    text = (f"{progress.path.name}: {progress.bytes_read / 1e6:,.1f}/{progress.bytes_total / 1e6:,.1f} MB "
-            f"({share:.0%}), {progress.lines:,} {progress.entity_type} lines, {rate:,.0f}/s")
-    if 0 < share < 1 and progress.seconds > 0:
+    read = (f"{progress.bytes_read / 1e6:,.1f}/{progress.bytes_total / 1e6:,.1f} MB ({share:.0%})"
+            if share is not None else "a stream")
+    text = f"{progress.path.name}: {read}, {progress.lines:,} {progress.entity_type} lines, {rate:,.0f}/s"
+    if share is not None and 0 < share < 1 and progress.seconds > 0:
         remaining = progress.seconds * (1 - share) / share
         text += f", ETA {int(remaining // 3600)}:{int(remaining % 3600 // 60):02d}:{int(remaining % 60):02d}"
     return text

@@ -1,16 +1,22 @@
-"""Reading a dump file as a stream: archives, bare JSON Lines files, FIFOs.
+"""Reading a dump file as a stream: archives, bare JSON Lines files, FIFOs, stdin.
 
 A published dump is `<entity>.tar.xz` holding `TIMESTAMP`, `COPYING`, ... and
 `mbdump/<entity>`: JSON Lines, one WS/2 lookup document per line. The archive
-is read as a stream (never unpacked, never held in memory).
+is read as a stream (never unpacked, never held in memory), so it may also
+come through a pipe: `-` is standard input, and a FIFO is read like a file.
+A stream cannot be read twice, so an interrupted import of one resumes only
+if the same lines come again (the skipped lines are read, not parsed).
 """
 
 from __future__ import annotations
 
 import io
 import lzma
+import os
 import queue
 import re
+import stat
+import sys
 import tarfile
 import threading
 import zlib
@@ -28,6 +34,8 @@ if TYPE_CHECKING:
 
 READ_BUFFER = 1 << 20
 XZ_MAGIC = b"\xfd7zXZ\x00"
+COMPRESSED_MAGIC = (XZ_MAGIC, b"\x1f\x8b", b"BZh")  # xz, gzip, bzip2: a stream holding an archive
+STDIN = "-"
 TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 _READ_ERRORS = (EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, OSError)
 
@@ -55,6 +63,7 @@ class _Part:
     entity_type: str
     dump_time: str
     lines: Iterator[bytes]
+    size: int | None  # bytes of the lines, when known before reading them (a file, a tar member)
 
 
 def dump_time(text: str, *, what: str) -> str:
@@ -75,6 +84,36 @@ def dump_time(text: str, *, what: str) -> str:
 
 def is_archive(path: Path) -> bool:
     return path.name.lower().endswith(TAR_SUFFIXES)
+
+
+def is_stream(path: Path) -> bool:
+    """Standard input or a FIFO: read once, size unknown."""
+    if str(path) == STDIN:
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_raw(path: Path) -> IO[bytes]:
+    """The file's bytes, buffered (standard input for `-`)."""
+    if str(path) == STDIN:
+        return io.BufferedReader(io.FileIO(os.dup(sys.stdin.fileno()), "rb"), READ_BUFFER)
+    try:
+        return open(path, "rb", buffering=READ_BUFFER)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _holds_archive(path: Path, raw: IO[bytes]) -> bool:
+    """An archive by its name or, for a stream, by its first bytes."""
+    if is_archive(path):
+        return True
+    if not is_stream(path):
+        return False
+    head = raw.peek(len(XZ_MAGIC))
+    return any(head.startswith(magic) for magic in COMPRESSED_MAGIC)
 
 
 def entity_of_member(name: str) -> str | None:
@@ -102,10 +141,14 @@ def entity_of_file(path: Path, given: str | None) -> str:
 @contextmanager
 def _open_parts(path: Path, raw: IO[bytes], options: ImportOptions) -> Iterator[Iterator[_Part]]:
     """The data parts of a dump file, read as a stream from `raw`."""
-    if not is_archive(path):
+    if not _holds_archive(path, raw):
+        streamed = is_stream(path)
+        if options.timestamp is None and streamed:
+            raise UsageError(f"{path}: a stream of JSON lines has no date: give the dump's --timestamp")
         stamp = options.timestamp or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
-        lines = iter(raw)
-        yield iter([_Part(entity_of_file(path, options.entity_type), dump_time(stamp, what=str(path)), lines)])
+        size = None if streamed else path.stat().st_size
+        yield iter([_Part(entity_of_file(path, options.entity_type), dump_time(stamp, what=str(path)), iter(raw),
+                          size)])
         return
     stream: IO[bytes] = raw
     if raw.peek(len(XZ_MAGIC))[:len(XZ_MAGIC)] == XZ_MAGIC:
@@ -214,7 +257,7 @@ def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> 
             else:
                 when = datetime.fromtimestamp(member.mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             member_file = io.BufferedReader(tar.extractfile(member), READ_BUFFER)
-            yield _Part(entity_type, when, iter(member_file))
+            yield _Part(entity_type, when, iter(member_file), member.size)
             return
     except _READ_ERRORS as exc:
         raise DumpError(f"{path}: the archive is truncated or corrupt ({type(exc).__name__}: {exc})") from None
