@@ -38,10 +38,13 @@ a dropped child row.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import operator
+import queue
 import re
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +52,9 @@ from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
-from harvester.dumps.runs import Section, encode_key, merged
+from harvester.dumps.runs import Section, merged
 from harvester.dumps.staging import LINE_SHIFT, ColumnSets, parse_stream
+from harvester.errors import DatabaseError
 
 STAMP_COLUMNS = ("fetched_at", "source")
 # a table holding fewer rows than this share of what the dump stages for it
@@ -61,7 +65,7 @@ _CONTENT = re.compile(r"content\s*=\s*[\[\"'`]?([A-Za-z0-9_]+)", re.IGNORECASE)
 _FIRST = operator.itemgetter(0)
 
 
-class MergeError(Exception):
+class MergeError(DatabaseError):
     """The stored rows do not come in the order the merge needs (a key
     column holding values of another type than the staged ones)."""
 
@@ -92,6 +96,8 @@ def table_stages(chunks: list[dict[str, Section]]) -> dict[str, TableStage]:
         for stream, section in sections.items():
             kind, table, columns = parse_stream(stream)
             stage = stages.setdefault(table, TableStage(table))
+            if not section.records:
+                continue
             if kind == "rows":
                 stage.rows.append(section)
             else:
@@ -101,38 +107,6 @@ def table_stages(chunks: list[dict[str, Section]]) -> dict[str, TableStage]:
 
 def _is_prefix(columns: tuple[str, ...], key: tuple[str, ...]) -> bool:
     return key[:len(columns)] == columns
-
-
-class _LastNaming:
-    """The last line naming each set whose key prefixes the table's keys,
-    asked for keys in increasing order. Encoded set keys are string prefixes
-    of their rows' keys; a table keyed by one column has sets of one row,
-    keyed by the row's own key (`exact`)."""
-
-    def __init__(self, records: Iterator[list], exact: bool):
-        self._exact = exact
-        self._groups = itertools.groupby(records, _FIRST)
-        self._key: str | None = None
-        self._line = -1
-        self._next()
-
-    def _next(self) -> None:
-        for key, group in self._groups:
-            self._key = key
-            for _, line in group:
-                self._line = line  # sorted by line: the last is the latest
-            return
-        self._key = None
-
-    def at(self, key: str) -> int:
-        """The last line naming the set `key` belongs to; -1 if none does."""
-        if self._exact:
-            while self._key is not None and self._key < key:
-                self._next()
-            return self._line if self._key == key else -1
-        while self._key is not None and self._key < key and not key.startswith(self._key):
-            self._next()
-        return self._line if self._key is not None and key.startswith(self._key) else -1
 
 
 class _Shape:
@@ -152,7 +126,8 @@ class _Shape:
         self.empty = [None] * len(self.columns)
         for index, value in self.stamps.items():
             self.empty[index] = value
-        self.fill: list[Callable] = []
+        self.fill: list[Callable] = []  # a staged row + pad -> the table's row
+        self.set_fill: list[Callable] = []  # a set's member ([column set, values...]) + pad -> the row
         self.overlay: list[list[tuple[int, int]]] = []
         self.pads: list[tuple] = []
         for number, _ in enumerate(column_sets.sets.get(table, ())):
@@ -168,15 +143,17 @@ class _Shape:
                      for c in self.columns]
             self.fill.append(operator.itemgetter(*picks))
             self.overlay.append([(position[c], i) for c, i in where.items()])
+            given = {c: 1 + i for i, c in enumerate(column_sets.sets[table][number])}
+            pad = 1 + len(given)
+            self.set_fill.append(operator.itemgetter(*(
+                given.get(c, pad + 1 + STAMP_COLUMNS.index(c) if c in STAMP_COLUMNS else pad) for c in self.columns)))
         self.pad = [None, stamp["fetched_at"], stamp["source"]]
 
-    def stored_key(self, values: tuple) -> str:
+    def stored_key(self, values: tuple) -> Any:
+        """A stored row's key as staged keys come back from the runs (a list for a composite key)."""
         if self.single:
-            value = values[self.key_index[0]]
-            if value.__class__ is not str:
-                raise MergeError(f"{self.table}: a stored row whose key is {value!r}, not text")
-            return value
-        return encode_key(tuple(values[i] for i in self.key_index))
+            return values[self.key_index[0]]
+        return [values[i] for i in self.key_index]
 
 
 def secondary_objects(db: sqlite_utils.Database, table: str) -> list[tuple[str, str, str]]:
@@ -221,13 +198,17 @@ class Merge:
             dropped = secondary_objects(self.db, stage.name)
             for kind, name, _ in dropped:
                 self.db.execute(f"DROP {kind.upper()} [{name}]")
-        writer = _Writer(self.db, shape, changes)
-        groups = ((key, list(versions)) for key, versions in itertools.groupby(merged(stage.rows), _FIRST))
-        if stored or stage.sets:
-            self._merge(shape, stage, groups, self._stored(shape, stage) if stored else iter(()), writer)
-        else:
-            self._insert(shape, stage, groups, writer)
-        writer.flush()
+        leading = [sections for columns, sections in stage.sets.items() if _is_prefix(columns, shape.key)]
+        others = [columns for columns in stage.sets if not _is_prefix(columns, shape.key)]
+        with _Writer(self.db, shape, changes) as writer:
+            if not stored and not others and not stage.rows and len(leading) == 1:
+                self._insert_sets(shape, stage, leading[0], writer)
+            elif not stored and not leading and (not others or self._other_sets(shape, stage, others).trivial):
+                self._insert(shape, stage, writer, complete=bool(others))
+            else:
+                staged_rows = heapq.merge(merged(stage.rows), *(self._expand(shape, sections) for sections in leading))
+                groups = ((key, list(versions)) for key, versions in itertools.groupby(staged_rows, _FIRST))
+                self._merge(shape, stage, groups, self._stored(shape, stage) if stored else iter(()), writer)
         if rebuild:
             for kind, _, sql in dropped:
                 if kind == "index":
@@ -239,23 +220,65 @@ class Merge:
                     self.db.execute(sql)
         return changes
 
-    def _insert(self, shape: _Shape, stage: TableStage, groups, writer: "_Writer") -> None:
-        """Rows of a table with nothing stored and no named sets: each key's
-        copies folded, written in key order."""
-        fill, pad, inserts = shape.fill, shape.pad, writer.inserts
+    def _insert(self, shape: _Shape, stage: TableStage, writer: "_Writer", complete: bool) -> None:
+        """Rows of a table with nothing stored and no set keyed by a leading
+        part of its key, each key's copies folded, in key order. `complete`:
+        every copy comes from a line naming its set, and no set is named twice."""
+        fill, pad = shape.fill, shape.pad
+        every = (lambda record: True) if complete else None
         count = 0
-        for _, versions in groups:
-            if len(versions) == 1:
-                record = versions[0]
+        inserts = writer.inserts
+        for _, versions in itertools.groupby(merged(stage.rows), _FIRST):
+            record = next(versions)
+            following = list(versions)
+            if not following:
                 inserts.append(fill[record[2]](record + pad))
             else:
-                inserts.append(self._fold(shape, shape.empty, versions, -1))
+                inserts.append(self._fold(shape, shape.empty, [record, *following], -1, every))
             count += 1
             if len(inserts) >= WINDOW:
-                writer.changes.new += len(inserts)
-                writer.flush()
+                inserts = writer.flush(new=len(inserts))
                 self._report(stage.name, count)
-        writer.changes.new += len(inserts)
+        writer.flush(new=len(inserts))
+
+    def _insert_sets(self, shape: _Shape, stage: TableStage, sections: list[Section], writer: "_Writer") -> None:
+        """A table with nothing stored whose rows all come in sets keyed by a
+        leading part of its key (credit names, ISRCs, media): each set's last
+        naming's rows, in key order."""
+        set_fill, pad = shape.set_fill, shape.pad
+        entries: dict[int, Callable] = {}
+        inserts = writer.inserts
+        count = 0
+        for _, group in itertools.groupby(merged(sections), _FIRST):
+            for record in group:
+                pass
+            members = record[2]
+            if len(members) > 1:
+                keyed = []
+                for member in members:
+                    key_of = entries.get(member[0])
+                    if key_of is None:
+                        key_of = entries[member[0]] = self.column_sets.entry(shape.table, member[0])[1]
+                    keyed.append((key_of(member[1:]), member))
+                keyed.sort(key=_FIRST)
+                if any(keyed[i][0] == keyed[i + 1][0] for i in range(len(keyed) - 1)):
+                    self._insert_folded(shape, record, writer)
+                    continue
+                members = [member for _, member in keyed]
+            for member in members:
+                inserts.append(set_fill[member[0]](member + pad))
+            count += 1
+            if len(inserts) >= WINDOW:
+                inserts = writer.flush(new=len(inserts))
+                self._report(stage.name, count)
+        writer.flush(new=len(inserts))
+
+    def _insert_folded(self, shape: _Shape, record: list, writer: "_Writer") -> None:
+        """A set whose line gave one of its rows more than once: the copies folded."""
+        expanded = self._expand(shape, [record], staged=True)
+        next(expanded)  # the marker
+        for _, versions in itertools.groupby(expanded, _FIRST):
+            writer.inserts.append(self._fold(shape, shape.empty, list(versions), record[1]))
 
     def _fold(self, shape: _Shape, base: list | tuple, versions: list, last_named: int,
               complete_line: Callable[[list], bool] | None = None) -> list:
@@ -276,6 +299,33 @@ class Merge:
             row[index] = value
         return row
 
+    def _expand(self, shape: _Shape, sections: list, staged: bool = False) -> Iterator[list]:
+        """A table's staged sets keyed by a leading part of its key, as the
+        merge reads them: per set, a marker [set key, last line naming it],
+        then the rows that line gave the set, as staged rows in key order.
+        Rows earlier lines gave the set are dropped here: the last wins.
+        `staged`: `sections` are set records already read."""
+        entries = {}
+        for _, last in itertools.groupby(sections if staged else merged(sections), _FIRST):
+            for record in last:
+                pass
+            set_key, line, members = record
+            yield [set_key, line]
+            rows = []
+            place = line << LINE_SHIFT
+            for member in members:
+                number = member[0]
+                entry = entries.get(number)
+                if entry is None:
+                    entry = entries[number] = self.column_sets.entry(shape.table, number)
+                _, key_of, kept = entry
+                values = member[1:]
+                key = key_of(values)
+                rows.append([key if shape.single else list(key), place, number, *kept(values)])
+                place += 1
+            rows.sort(key=_FIRST)
+            yield from rows
+
     def _stored(self, shape: _Shape, stage: TableStage) -> Iterator[tuple]:
         """The table's rows before the merge, in key order: (key, rowid, values,
         whether its set is named, for each set key that is not a key prefix)."""
@@ -289,16 +339,27 @@ class Merge:
         for row in self.snapshot.execute(f"SELECT t.rowid, {columns}{extra} FROM [{stage.name}] t ORDER BY {order}"):
             values = row[1:1 + width]
             key = shape.stored_key(values)
-            if previous is not None and not previous < key:
-                raise MergeError(f"{stage.name}: stored keys do not come in the order of the staged ones "
-                                 f"({previous!r}, then {key!r})")
+            try:
+                ordered = previous is None or previous < key
+            except TypeError:
+                ordered = False
+            if not ordered:
+                raise MergeError(f"{stage.name}: stored keys of another type than the staged ones, or not in "
+                                 f"their order ({previous!r}, then {key!r})")
             previous = key
             yield key, row[0], values, any(row[1 + width:])
 
     def _merge(self, shape: _Shape, stage: TableStage, groups, olds, writer: "_Writer") -> None:
         """Staged copies beside stored rows and named sets, key by key."""
-        prefix_sets = [_LastNaming(merged(sections), shape.single) for columns, sections in stage.sets.items()
-                       if _is_prefix(columns, shape.key)]
+        try:
+            self._merge_keys(shape, stage, groups, olds, writer)
+        except TypeError as exc:  # a staged key against a stored one of another type
+            raise MergeError(f"{stage.name}: stored keys of another type than the staged ones ({exc})") from None
+
+    def _merge_keys(self, shape: _Shape, stage: TableStage, groups, olds, writer: "_Writer") -> None:
+        # the set being merged per set key length (a leading part of the key):
+        # [set key, last line naming it], from the markers in the staged stream
+        naming: dict[int, list] = {}
         other_sets = [columns for columns in stage.sets if not _is_prefix(columns, shape.key)]
         complete_line = self._other_sets(shape, stage, other_sets) if other_sets else None
         fill, pad = shape.fill, shape.pad
@@ -315,10 +376,15 @@ class Merge:
             else:
                 key, versions, stored = group[0], group[1], old
                 group, old = next(groups, None), next(olds, None)
+            if versions and len(versions[0]) == 2:  # markers: the sets starting here
+                for marker in [record for record in versions if len(record) == 2]:
+                    naming[0 if shape.single else len(marker[0])] = marker
+                versions = [record for record in versions if len(record) > 2]
+                if not versions and stored is None:
+                    continue
             last_named = -1
-            for naming in prefix_sets:
-                line = naming.at(key)
-                if line > last_named:
+            for size, (set_key, line) in naming.items():
+                if (key[:size] if size else key) == set_key and line > last_named:
                     last_named = line
             if last_named >= 0:  # copies from before the last naming of their set are dropped
                 versions = [record for record in versions if record[1] >> LINE_SHIFT >= last_named]
@@ -395,7 +461,9 @@ class _OtherSets:
 
 
 class _Writer:
-    """Writes a table's changes in key order, a window of rows at a time."""
+    """Writes a table's changes in key order, a window of rows at a time, on
+    a thread of its own: SQLite releases the GIL while it writes, so the next
+    window is folded meanwhile. At most one window waits."""
 
     def __init__(self, db: sqlite_utils.Database, shape: _Shape, changes: TableChanges):
         self.db, self.shape, self.changes = db, shape, changes
@@ -413,6 +481,35 @@ class _Writer:
         self.updates: list = []
         self.stamps: list = []
         self.deletes: list = []
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="dump-merge-writer", daemon=True)
+
+    def __enter__(self) -> "_Writer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            self.flush()
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        execute = self.db.conn.executemany
+        while True:
+            window = self._queue.get()
+            if window is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                for sql, rows in window:
+                    execute(sql, rows)
+            except BaseException as exc:  # raised again in the merging thread
+                self._error = exc
 
     def put(self, row: Any, stored: tuple | None) -> None:
         if stored is None:
@@ -435,18 +532,19 @@ class _Writer:
         self.deletes.append((stored[1],))
         self.changes.deleted += 1
 
-    def flush(self) -> None:
-        execute = self.db.conn.executemany
-        if self.deletes:
-            execute(self.delete_sql, self.deletes)
-        if self.updates:
-            execute(self.update_sql, self.updates)
-        if self.stamps:
-            execute(self.stamp_sql, self.stamps)
-        if self.inserts:
-            execute(self.insert_sql, self.inserts)
-        for done in (self.inserts, self.updates, self.stamps, self.deletes):
-            done.clear()
+    def flush(self, new: int = 0) -> list:
+        """Hand the window to the writing thread; returns the list new inserts go to.
+        `new`: inserts added to the list directly, to count."""
+        self.changes.new += new
+        if self._error is not None:
+            raise self._error
+        window = [(sql, rows) for sql, rows in ((self.delete_sql, self.deletes), (self.update_sql, self.updates),
+                                                (self.stamp_sql, self.stamps), (self.insert_sql, self.inserts))
+                  if rows]
+        if window:
+            self._queue.put(window)
+            self.inserts, self.updates, self.stamps, self.deletes = [], [], [], []
+        return self.inserts
 
 
 class SetLookups:
@@ -485,7 +583,7 @@ class SetLookups:
             for values, group in itertools.groupby(merged(stage.sets[columns]), _FIRST):
                 lines = [line for _, line in group]
                 repeated = repeated or len(lines) > 1
-                rows.append((*values, lines[-1]))
+                rows.append((*values, lines[-1]) if isinstance(values, list) else (values, lines[-1]))
                 if len(rows) >= WINDOW:
                     writer.executemany(insert, rows)
                     rows = []

@@ -3,9 +3,11 @@
 A chunk file holds one section per stream (a table's rows, or a table's
 named child sets), each section sorted and cut into blocks:
 `<4-byte length><zlib(JSON array of records)>`. A record is a JSON array
-whose first element is its key as one string (see `encode_key`) and whose
-second is its place in the dump, so the chunks' sections of one stream are
-merged by comparing records as they are.
+whose first element is its key (a value, or an array of a composite key's
+values) and whose second is its place in the dump, so the chunks' sections
+of one stream are merged by comparing records as they are: Python compares
+lists element by element, as SQLite compares the columns of a key, as long
+as each column holds one type (staging.py checks that it does).
 
 Blocks are read one at a time, so merging a hundred chunks holds a hundred
 blocks (~256 kB of JSON each) in memory, never a whole section.
@@ -24,32 +26,8 @@ from typing import BinaryIO, Iterable, Iterator
 import orjson
 
 BLOCK_BYTES = 256 << 10
-_INTEGER_OFFSET = 1 << 63
 ZLIB_LEVEL = 1  # ~4x smaller at a few hundred MB/s: the runs cost a tenth of the database's writes
 _LENGTH = struct.Struct("<I")
-
-
-def encode_key(values: tuple) -> str:
-    """A composite key as one string that sorts as SQLite sorts the key's
-    columns (NULL < integers < text; text by code point, shorter first), so
-    that a string compare replaces a tuple compare and a set key (a leading
-    part of a table's key, such as a credit's entity) is a string prefix of
-    the keys of its rows. Each part is self-delimiting: integers are 16 hex
-    digits, text ends with NUL NUL (a NUL inside it becomes NUL 0x01)."""
-    parts = []
-    for value in values:
-        kind = value.__class__
-        if kind is str:
-            parts.append("\x03" + (value.replace("\x00", "\x00\x01") if "\x00" in value else value) + "\x00\x00")
-        elif kind is int or kind is bool:
-            if not -_INTEGER_OFFSET <= value < _INTEGER_OFFSET:
-                raise ValueError(f"a key value out of range: {value}")
-            parts.append(f"\x02{value + _INTEGER_OFFSET:016x}")
-        elif value is None:
-            parts.append("\x01")
-        else:
-            raise ValueError(f"a key value of type {kind.__name__} ({str(value)[:40]})")
-    return "".join(parts)
 
 
 @dataclass(frozen=True)

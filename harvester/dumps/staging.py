@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harvester.dumps.runs import Section, encode_key, fsync_file, write_section
+from harvester.dumps.runs import Section, fsync_file, write_section
 from harvester.normalize import Normalized
 
 # seq = line << LINE_SHIFT | place of the row in its line's rows
 LINE_SHIFT = 24
+_KEY = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 # Python memory of staged records: per record (tuple, ints, list slot) plus a
 # share of the lines' bytes (the text they keep), measured with tracemalloc on
 # release lines (see benchmarks/README.md); per key the repeat filter keeps.
@@ -61,6 +63,9 @@ class ColumnSets:
     keys: dict[str, tuple[str, ...]]
     sets: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     _index: dict[tuple[str, tuple[str, ...]], tuple[int, Callable, Callable]] = field(default_factory=dict)
+    # the type of each key column, from the first row: one type per column keeps
+    # keys comparable (Python cannot order text against numbers or NULL)
+    _types: dict[str, Any] = field(default_factory=dict)
 
     def lookup(self, table: str, columns: tuple[str, ...]) -> tuple[int, Callable, Callable]:
         """(column set number, the row's key from its values, the values staged)."""
@@ -76,19 +81,36 @@ class ColumnSets:
             raise ValueError(f"a {table} row without its key column {missing[0]}")
         known = self.sets.setdefault(table, [])
         known.append(columns)
+        types = self._types
         if len(key) == 1:
             where = columns.index(key[0])
             kept = [i for i in range(len(columns)) if i != where]
-            key_of = operator.itemgetter(where)
+            pick = operator.itemgetter(where)
+
+            def key_of(values: tuple, table: str = table) -> Any:
+                value = pick(values)
+                if value.__class__ is not types.setdefault(table, value.__class__):
+                    raise _key_error(table, key, (value,), (types[table],))
+                return value
             staged = operator.itemgetter(*kept) if len(kept) > 1 else (
                 (lambda values, i=kept[0]: (values[i],)) if kept else (lambda values: ()))
         else:
             parts = operator.itemgetter(*(columns.index(column) for column in key))
-            key_of = lambda values: encode_key(parts(values))  # noqa: E731
+
+            def key_of(values: tuple, table: str = table) -> Any:
+                value = parts(values)
+                kinds = tuple(map(type, value))
+                if kinds != types.setdefault(table, kinds):
+                    raise _key_error(table, key, value, types[table])
+                return value
             staged = tuple
         entry = (len(known) - 1, key_of, staged)
         self._index[(table, columns)] = entry
         return entry
+
+    def entry(self, table: str, number: int) -> tuple[int, Callable, Callable]:
+        """What `lookup` gives for a column set known by its number."""
+        return self._index[(table, self.sets[table][number])]
 
     def staged_columns(self, table: str, number: int) -> tuple[str, ...]:
         """The columns a staged row of this set holds after its key and place."""
@@ -108,16 +130,19 @@ class ColumnSets:
         return restored
 
 
+def _key_error(table: str, key: tuple[str, ...], values: tuple, expected: Any) -> ValueError:
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    shown = ", ".join(f"{column}={value!r:.40}" for column, value in zip(key, values))
+    wanted = ", ".join(kind.__name__ for kind in expected)
+    return ValueError(f"a {table} row keyed by {shown}: the key's values must be of the types "
+                      f"{wanted} (as the rows before it)")
+
+
 def set_key(keys: dict[str, tuple[str, ...]], table: str, columns: tuple[str, ...], values: tuple) -> Any:
-    """How a named set's key is staged: a set keyed by a leading part of its
-    table's key is that part encoded as the table's keys are (so it prefixes
-    them); any other set is its values as they are (looked up by value)."""
-    key = keys[table]
-    if key[:len(columns)] != columns:
-        return list(values)
-    if len(key) == 1:
-        return values[0]
-    return encode_key(values)
+    """How a named set's key is staged: the value of a one-column set, else
+    the values (a set keyed by a leading part of its table's key compares
+    with its rows' keys; any other set is looked up by its values)."""
+    return values[0] if len(keys[table]) == 1 and len(columns) == 1 else values
 
 
 class RepeatFilter:
@@ -178,8 +203,12 @@ class Stager:
     """Buffers one dump's rows and named sets per stream; `take` hands the
     buffers over for a chunk to be written.
 
-    A row is staged as (key, seq, column set, values...); a named set as
-    (set key, line)."""
+    A row is staged as (key, seq, column set, values...). A child set a line
+    names, keyed by a leading part of its table's key (a recording's ISRCs, an
+    entity's credit names), is staged as one record with that line's rows of
+    the set: (set key, line, [[column set, values...], ...]). A set keyed
+    otherwise (a release's tracks: a track is keyed by its own id) is staged
+    as (set key, line), its rows as rows."""
 
     def __init__(self, keys: dict[str, tuple[str, ...]], column_sets: ColumnSets, filter_entries: int,
                  counts: StageCounts):
@@ -191,6 +220,7 @@ class Stager:
         self.buffers: dict[str, list] = {}
         self.records = 0
         self.line_bytes = 0
+        self._set_shapes: dict[tuple, tuple[str, bool, Callable]] = {}
 
     def add(self, line: int, normalized: Normalized, size: int) -> None:
         """Stage one line's rows and named sets (`size`: the line's bytes).
@@ -202,32 +232,58 @@ class Stager:
             raise
         self.line_bytes += size
 
+    def _set_shape(self, table: str, columns: tuple[str, ...]) -> tuple[str, bool, Callable]:
+        """(stream, whether the set key leads the table's key, the set key of a row dict)."""
+        try:
+            return self._set_shapes[(table, columns)]
+        except KeyError:
+            pass
+        key = self.keys.get(table)
+        if key is None:
+            raise ValueError(f"a child set of {table}, a table the store does not know")
+        if len(columns) == 1:
+            column = columns[0]
+            of_row = lambda row: row.get(column)  # noqa: E731
+        else:
+            of_row = lambda row: tuple(row.get(c) for c in columns)  # noqa: E731
+        shape = self._set_shapes[(table, columns)] = (sets_stream(table, columns), key[:len(columns)] == columns,
+                                                      of_row)
+        return shape
+
     def _add(self, line: int, normalized: Normalized) -> None:
         buffers, keys = self.buffers, self.keys
+        # table -> [(set key of a row, {set key: rows of the set or None when staged as rows})]
         named_here: dict[str, list] = {}
-        seen: set = set()
+        leading_sets = []
         for table, where in normalized.replace:
-            columns = tuple(column for column, _ in where)
-            values = tuple(value for _, value in where)
-            if (table, columns, values) in seen:
-                continue
-            seen.add((table, columns, values))
+            columns = tuple(map(_KEY, where))
+            stream, leading, of_row = self._set_shape(table, columns)
+            values = tuple(map(_SECOND, where))
+            x = values[0] if len(columns) == 1 else values
+            for entry in named_here.setdefault(table, []):
+                if entry[0] is of_row:
+                    break
+            else:
+                entry = (of_row, {})
+                named_here[table].append(entry)
+            if x in entry[1]:
+                continue  # named twice in one line (a recording on two of a release's tracks)
             if table not in self.named_tables:
                 self.named_tables.add(table)
                 self.filter.forget(table)
-            for entry in named_here.setdefault(table, []):
-                if entry[0] == columns:
-                    entry[1].add(values)
-                    break
-            else:
-                named_here[table].append((columns, {values}))
-            stream = sets_stream(table, columns)
             records = buffers.get(stream)
             if records is None:
                 records = buffers[stream] = []
-            records.append((set_key(keys, table, columns, values), line))
+            set_key_ = set_key(keys, table, columns, values)
+            if leading:
+                rows: list | None = []
+                leading_sets.append((records, set_key_, rows))
+            else:
+                rows = None
+                records.append((set_key_, line))
+                self.records += 1
+            entry[1][x] = rows
             self.counts.sets += 1
-            self.records += 1
         place = line << LINE_SHIFT
         tables = list(normalized.rows.items())
         if normalized.documents:
@@ -239,23 +295,42 @@ class Stager:
                 stream = buffers[rows_stream(table)] = []
             named = named_here.get(table)
             filtered = table not in named_tables
-            if named is None:
-                partial[table] = partial.get(table, 0) + len(rows)
             for row in rows:
                 number, key_of, staged = lookup(table, tuple(row))
                 values = tuple(row.values())
                 key = key_of(values)
+                if named is not None:
+                    in_set = False
+                    for of_row, sets in named:
+                        x = of_row(row)
+                        if x in sets:
+                            members = sets[x]
+                            if members is not None:
+                                members.append((number, *values))
+                                break
+                            in_set = True
+                    else:
+                        if not in_set:
+                            partial[table] = partial.get(table, 0) + 1
+                        kept = staged(values)
+                        stream.append((key, place, number, *kept))
+                        place += 1
+                        self.records += 1
+                        self.counts.rows += 1
+                    continue
+                partial[table] = partial.get(table, 0) + 1
                 kept = staged(values)
                 if filtered and self.filter.seen(table, key, (number, kept)):
                     self.counts.repeats += 1
                     continue
-                if named is not None and not any(tuple(row.get(column) for column in columns) in set_keys
-                                                 for columns, set_keys in named):
-                    partial[table] = partial.get(table, 0) + 1
                 stream.append((key, place, number, *kept))
                 place += 1
                 self.records += 1
                 self.counts.rows += 1
+        for records, set_key_, members in leading_sets:
+            records.append((set_key_, line, members))
+            self.records += 1
+            self.counts.rows += len(members)
 
     def _drop_line(self, line: int) -> None:
         """Take back what a line staged before it failed."""
@@ -277,12 +352,16 @@ class Stager:
 
 def write_chunk(path: Path, buffers: dict[str, list]) -> dict[str, Section]:
     """Sort each stream and write the chunk file (fsynced, so that a chunk
-    named in the manifest survives a power cut as well as a kill)."""
+    named in the manifest survives a power cut as well as a kill). Records
+    are appended in dump order, so a stable sort on the key alone keeps a
+    key's copies in dump order (three times cheaper than comparing records)."""
     sections = {}
     with open(path, "wb") as out:
         for stream in sorted(buffers):
             records = buffers[stream]
-            records.sort()
+            if not records:
+                continue
+            records.sort(key=_KEY)
             sections[stream] = write_section(out, path, records)
     fsync_file(path)
     return sections
