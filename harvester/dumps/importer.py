@@ -51,13 +51,15 @@ from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 # (see MEMORY_SHARES), `--batch-size` lines when given, or BATCH_SECONDS.
 # An interrupted import loses at most the chunk it was reading.
 BATCH_LINES = None
-BATCH_SECONDS = 120.0
+BATCH_SECONDS = 30.0
 BAD_LINES_LISTED = 5
 DEFAULT_MEMORY_MB = 2048
-# How the memory budget is shared. Staging: the rows of the chunk being read
-# plus those of the chunk being written; the repeat filter. Merge: SQLite's
-# page cache (its sorts for the indexes take as much again).
-MEMORY_SHARES = {"chunk": 0.28, "filter": 0.12, "cache": 0.3}
+# How the memory budget is shared (measured: benchmarks/README.md). Staging:
+# the rows of the chunk being read, and for a while those of the chunk being
+# written; the repeat filter. Merge: SQLite's page cache, and as much again
+# for its sorts when it builds indexes. Python keeps most of what staging
+# freed, so the shares add up to about three quarters of the budget.
+MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
 # Disk needed, per byte of JSON lines (measured on release lines; see
 # benchmarks/README.md): the staged runs, and what the merge adds to the
 # database (its WAL holds as much again until the merge commits).
@@ -434,9 +436,23 @@ class _Import:
 
     # -- merge --
 
+    @contextmanager
+    def _failed_if_raising(self) -> Iterator[None]:
+        """A merge that fails is rolled back; the import's row then says failed
+        (when the database still takes a write; its stage is kept either way)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self._save("failed")
+            except sqlite3.Error:
+                pass
+            raise
+
     def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
         """Every staged chunk into the database and the import's new state: one transaction."""
         started = time.monotonic()
+        self.stager.filter.clear()  # its memory goes to SQLite's cache
         stages = table_stages(self.stage.chunks)
         db_path = _database_file(self.db)
         snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
@@ -445,14 +461,14 @@ class _Import:
         try:
             lookups.build(stages, _keys())
             self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
-            self.db.execute("PRAGMA threads = 1")  # the index sorts: one helper thread beside this one
+            self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
             self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
 
             def report(table: str, keys: int) -> None:
                 if merging is not None:
                     merging(f"{table}: {keys:,} keys")
 
-            with write_transaction(self.db):
+            with self._failed_if_raising(), write_transaction(self.db):
                 merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp,
                               self.stage.counts.partial, lookups, report)
                 for table in sorted(stages, key=_table_order):

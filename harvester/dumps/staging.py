@@ -35,9 +35,9 @@ _SECOND = operator.itemgetter(1)
 # Python memory of staged records: per record (tuple, ints, list slot) plus a
 # share of the lines' bytes (the text they keep), measured with tracemalloc on
 # release lines (see benchmarks/README.md); per key the repeat filter keeps.
-RECORD_OVERHEAD = 150
-TEXT_SHARE = 0.35
-FILTER_ENTRY_BYTES = 400
+RECORD_OVERHEAD = 200
+TEXT_SHARE = 0.37
+FILTER_ENTRY_BYTES = 520
 
 
 def rows_stream(table: str) -> str:
@@ -358,11 +358,12 @@ def write_chunk(path: Path, buffers: dict[str, list]) -> dict[str, Section]:
     sections = {}
     with open(path, "wb") as out:
         for stream in sorted(buffers):
-            records = buffers[stream]
+            records = buffers.pop(stream)  # freed once written: two chunks are in memory only briefly
             if not records:
                 continue
             records.sort(key=_KEY)
             sections[stream] = write_section(out, path, records)
+            del records
     fsync_file(path)
     return sections
 
