@@ -452,7 +452,6 @@ class _Import:
     def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
         """Every staged chunk into the database and the import's new state: one transaction."""
         started = time.monotonic()
-        self.stager.filter.clear()  # its memory goes to SQLite's cache
         stages = table_stages(self.stage.chunks)
         db_path = _database_file(self.db)
         snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)

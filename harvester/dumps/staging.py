@@ -9,12 +9,9 @@ media and tracks, a recording's ISRCs, an entity's credit names...) is staged
 as (set key, line). The merge (merge.py) reads every chunk's runs of one
 table at once, in key order.
 
-An exact repeat filter skips a row identical to the last one staged for the
-same key of a table that no line names a child set of: the artist of a
-credit recurs in thousands of lines, and applying an identical row again
-changes nothing. It holds a bounded number of keys (two generations: a key
-seen again moves to the young one; when the young one is full the old one
-is dropped).
+An exact repeat filter collapses runs of identical copies of a row (the
+artist of a credit recurs in thousands of lines) into one record, staged at
+the place of the run's last copy (see RepeatFilter).
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ _SECOND = operator.itemgetter(1)
 # release lines (see benchmarks/README.md); per key the repeat filter keeps.
 RECORD_OVERHEAD = 200
 TEXT_SHARE = 0.37
-FILTER_ENTRY_BYTES = 520
+FILTER_ENTRY_BYTES = 520  # a pending run of the repeat filter
 
 
 def rows_stream(table: str) -> str:
@@ -146,47 +143,42 @@ def set_key(keys: dict[str, tuple[str, ...]], table: str, columns: tuple[str, ..
 
 
 class RepeatFilter:
-    """Remembers the last row staged per key of tables with no named child
-    sets; `seen` is True when the row is identical to it. Two generations
-    per table: a key seen again moves to the young one; when the young ones
-    hold `entries` keys between them, the old ones are dropped."""
+    """Collapses runs of identical copies of a row into one staged record.
+
+    A row identical to the pending one of its key extends that run; the run
+    is staged at the place of its *last* copy when a different copy of the
+    key comes, when it is the least recently extended of more than `entries`
+    runs, or when the chunk ends (`drain`). Identical copies fold to the same
+    row as one copy at the last of their places, whatever other copies of
+    the key or clears of its set come between them, so dropping the others
+    changes nothing."""
 
     def __init__(self, entries: int):
-        self.half = max(1, entries // 2)
-        self.young: dict[str, dict] = {}
-        self.old: dict[str, dict] = {}
-        self.size = 0
+        self.entries = max(1, entries)
+        self.runs: dict[tuple[str, Any], list] = {}  # (table, key) -> [stream, key, seq, column set, values]
+        self.repeats = 0
 
-    def seen(self, table: str, key: Any, row: tuple) -> bool:
-        young = self.young.get(table)
-        if young is None:
-            young = self.young[table] = {}
-            self.old.setdefault(table, {})
-        previous = young.get(key)
-        if previous is not None:
-            if previous == row:
-                return True
-            young[key] = row
-            return False
-        previous = self.old[table].pop(key, None)
-        young[key] = row
-        self._grew()
-        return previous == row
+    def add(self, stream: list, table: str, key: Any, seq: int, number: int, kept: tuple) -> None:
+        runs = self.runs
+        run = runs.pop((table, key), None)
+        if run is not None:
+            if run[3] == number and run[4] == kept:
+                run[2] = seq
+                runs[(table, key)] = run  # most recently extended last
+                self.repeats += 1
+                return
+            run[0].append((run[1], run[2], run[3], *run[4]))
+        runs[(table, key)] = [stream, key, seq, number, kept]
+        if len(runs) > self.entries:
+            oldest = next(iter(runs))
+            run = runs.pop(oldest)
+            run[0].append((run[1], run[2], run[3], *run[4]))
 
-    def _grew(self) -> None:
-        self.size += 1
-        if self.size >= self.half:
-            self.old, self.young = self.young, {table: {} for table in self.young}
-            self.size = 0
-
-    def forget(self, table: str) -> None:
-        """A child set of `table` was named: an identical row may no longer
-        be a no-op (the set it belongs to may have been cleared)."""
-        self.young.pop(table, None)
-        self.old.pop(table, None)
-
-    def clear(self) -> None:
-        self.young, self.old, self.size = {}, {}, 0
+    def drain(self) -> None:
+        """Stage every pending run (the chunk ends)."""
+        for stream, key, seq, number, kept in self.runs.values():
+            stream.append((key, seq, number, *kept))
+        self.runs = {}
 
 
 @dataclass
@@ -216,21 +208,10 @@ class Stager:
         self.column_sets = column_sets
         self.filter = RepeatFilter(filter_entries)
         self.counts = counts
-        self.named_tables: set[str] = set()
         self.buffers: dict[str, list] = {}
         self.records = 0
         self.line_bytes = 0
         self._set_shapes: dict[tuple, tuple[str, bool, Callable]] = {}
-
-    def add(self, line: int, normalized: Normalized, size: int) -> None:
-        """Stage one line's rows and named sets (`size`: the line's bytes).
-        A ValueError (a key the store cannot hold) leaves nothing of the line."""
-        try:
-            self._add(line, normalized)
-        except ValueError:
-            self._drop_line(line)
-            raise
-        self.line_bytes += size
 
     def _set_shape(self, table: str, columns: tuple[str, ...]) -> tuple[str, bool, Callable]:
         """(stream, whether the set key leads the table's key, the set key of a row dict)."""
@@ -250,12 +231,32 @@ class Stager:
                                                       of_row)
         return shape
 
-    def _add(self, line: int, normalized: Normalized) -> None:
+    def add(self, line: int, normalized: Normalized, size: int) -> None:
+        """Stage one line's rows and named sets (`size`: the line's bytes).
+        A ValueError (a row the store cannot hold) stages nothing of the line:
+        every row is looked at before any is staged."""
+        lookup = self.column_sets.lookup
+        tables = list(normalized.rows.items())
+        if normalized.documents:
+            tables.append(("document", normalized.documents))
+        checked = []
+        for table, rows in tables:
+            keyed = []
+            for row in rows:
+                number, key_of, staged = lookup(table, tuple(row))
+                values = tuple(row.values())
+                keyed.append((row, number, key_of(values), values, staged))
+            checked.append((table, keyed))
+        named_here = self._named(line, normalized.replace)
+        self._stage_rows(line, checked, named_here)
+        self.line_bytes += size
+
+    def _named(self, line: int, replace: list) -> dict[str, list]:
+        """Stage the sets a line names; table -> [(set key of a row dict, {set key: its rows, or
+        None for a set whose rows are staged as rows})]."""
         buffers, keys = self.buffers, self.keys
-        # table -> [(set key of a row, {set key: rows of the set or None when staged as rows})]
         named_here: dict[str, list] = {}
-        leading_sets = []
-        for table, where in normalized.replace:
+        for table, where in replace:
             columns = tuple(map(_KEY, where))
             stream, leading, of_row = self._set_shape(table, columns)
             values = tuple(map(_SECOND, where))
@@ -268,37 +269,30 @@ class Stager:
                 named_here[table].append(entry)
             if x in entry[1]:
                 continue  # named twice in one line (a recording on two of a release's tracks)
-            if table not in self.named_tables:
-                self.named_tables.add(table)
-                self.filter.forget(table)
             records = buffers.get(stream)
             if records is None:
                 records = buffers[stream] = []
-            set_key_ = set_key(keys, table, columns, values)
             if leading:
-                rows: list | None = []
-                leading_sets.append((records, set_key_, rows))
+                members: list | None = []
+                records.append((set_key(keys, table, columns, values), line, members))
             else:
-                rows = None
-                records.append((set_key_, line))
-                self.records += 1
-            entry[1][x] = rows
+                members = None
+                records.append((set_key(keys, table, columns, values), line))
+            entry[1][x] = members
+            self.records += 1
             self.counts.sets += 1
+        return named_here
+
+    def _stage_rows(self, line: int, checked: list, named_here: dict[str, list]) -> None:
+        buffers, partial, add = self.buffers, self.counts.partial, self.filter.add
         place = line << LINE_SHIFT
-        tables = list(normalized.rows.items())
-        if normalized.documents:
-            tables.append(("document", normalized.documents))
-        named_tables, partial, lookup = self.named_tables, self.counts.partial, self.column_sets.lookup
-        for table, rows in tables:
+        for table, keyed in checked:
             stream = buffers.get(rows_stream(table))
             if stream is None:
                 stream = buffers[rows_stream(table)] = []
             named = named_here.get(table)
-            filtered = table not in named_tables
-            for row in rows:
-                number, key_of, staged = lookup(table, tuple(row))
-                values = tuple(row.values())
-                key = key_of(values)
+            for row, number, key, values, staged in keyed:
+                self.counts.rows += 1
                 if named is not None:
                     in_set = False
                     for of_row, sets in named:
@@ -312,41 +306,27 @@ class Stager:
                     else:
                         if not in_set:
                             partial[table] = partial.get(table, 0) + 1
-                        kept = staged(values)
-                        stream.append((key, place, number, *kept))
+                        add(stream, table, key, place, number, staged(values))
                         place += 1
                         self.records += 1
-                        self.counts.rows += 1
                     continue
                 partial[table] = partial.get(table, 0) + 1
-                kept = staged(values)
-                if filtered and self.filter.seen(table, key, (number, kept)):
-                    self.counts.repeats += 1
-                    continue
-                stream.append((key, place, number, *kept))
+                add(stream, table, key, place, number, staged(values))
                 place += 1
                 self.records += 1
-                self.counts.rows += 1
-        for records, set_key_, members in leading_sets:
-            records.append((set_key_, line, members))
-            self.records += 1
-            self.counts.rows += len(members)
-
-    def _drop_line(self, line: int) -> None:
-        """Take back what a line staged before it failed."""
-        for stream, records in self.buffers.items():
-            rows = stream.startswith("rows:")
-            while records and (records[-1][1] >> LINE_SHIFT if rows else records[-1][1]) == line:
-                records.pop()
-        self.filter.clear()
 
     def memory(self) -> int:
-        """Bytes the buffers hold, estimated from their records and the text of their lines."""
-        return self.records * RECORD_OVERHEAD + self.line_bytes * TEXT_SHARE
+        """Bytes the buffers and pending runs hold, estimated from their
+        records and the text of their lines."""
+        return (self.records - self.filter.repeats) * RECORD_OVERHEAD + self.line_bytes * TEXT_SHARE
 
     def take(self) -> dict[str, list]:
+        """The chunk's records (pending runs included); the buffers start empty."""
+        self.filter.drain()
         taken, self.buffers = self.buffers, {}
         self.records = self.line_bytes = 0
+        self.counts.repeats += self.filter.repeats
+        self.filter.repeats = 0
         return taken
 
 
