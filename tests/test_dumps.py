@@ -347,35 +347,42 @@ def test_a_crash_while_staging_loses_nothing_and_resumes_after_the_last_chunk(tm
     assert not (tmp_path / "mb.db.import").exists() or not any((tmp_path / "mb.db.import").iterdir())
 
 
+@pytest.mark.parametrize("step", ["build", "swap"])
 def test_a_failed_merge_leaves_the_database_as_it_was_and_the_rerun_merges_without_reading_again(
-        tmp_path, run, monkeypatch):
+        tmp_path, run, monkeypatch, step):
     lines = synthetic_lines(1000)
     archive = write_archive(tmp_path / "recording.tar.gz", "recording", lines)
     clean = tmp_path / "clean"
     clean.mkdir()
     assert CliRunner().invoke(cli, ["import-dump", str(archive), "--db", str(clean / "mb.db")]).exit_code == 0
-    real_table, merged_tables = merge.Merge.table, []
+    real_step, steps = getattr(merge.Merge, step), []
 
-    def failing_table(self, stage):
-        merged_tables.append(stage.name)
-        if len(merged_tables) == 3:
+    def failing_step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 3:
             raise OSError("injected failure")
-        return real_table(self, stage)
+        return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(merge.Merge, "table", failing_table)
+    monkeypatch.setattr(merge.Merge, step, failing_step)
     assert run(archive, "--batch-size", "300").exit_code == 1
     db = db_of(tmp_path)
     assert all(count(db, table) == 0 for table in ("artist", "recording", "release", "artist_credit_name"))
     assert db.execute("SELECT lines_staged, lines_committed, status FROM dump_import").fetchone() == (
         1000, 0, "failed")
 
-    monkeypatch.setattr(merge.Merge, "table", real_table)
-    calls = []
+    monkeypatch.setattr(merge.Merge, step, real_step)
+    calls, builds = [], []
     real = dumps.normalize_entity
     monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real_build = merge.Merge.build
+    monkeypatch.setattr(merge.Merge, "build", lambda self, stage, *a: builds.append(stage.name) or
+                        real_build(self, stage, *a))
     assert run(archive, "--batch-size", "300").exit_code == 0
     assert calls == []  # every line was staged: the rerun only merges
+    if step == "swap":  # every table was built before the failing swap: none is built again
+        assert builds == []
     assert entity_content(db_of(tmp_path)) == entity_content(open_db(clean / "mb.db"))
+    assert merge.new_tables(db_of(tmp_path)) == []
 
 
 def command_env() -> dict:
@@ -419,28 +426,34 @@ def test_sigkill_while_staging_then_rerun_equals_a_clean_import(tmp_path):
     assert killed.execute("SELECT status, lines_committed FROM dump_import").fetchall() == [("complete", 20_000)]
 
 
-def slow_merge(marker: Path, pause: float, *args: str, db: Path, cwd: Path) -> subprocess.Popen:
-    """import-dump with a pause after each table of the merge (tests/slow_merge.py)."""
-    return subprocess.Popen([sys.executable, "-m", "tests.slow_merge", str(marker), str(pause), "import-dump",
-                             *args, "--db", str(db)], cwd=cwd, env=command_env(),
+def slow_merge(marker: Path, pause: float, phases: str, *args: str, db: Path, cwd: Path) -> subprocess.Popen:
+    """import-dump with a pause after each step of the merge's `phases` (tests/slow_merge.py)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.slow_merge", str(marker), str(pause), phases,
+                             "import-dump", *args, "--db", str(db)], cwd=cwd, env=command_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals_a_clean_import(tmp_path):
+@pytest.mark.parametrize("phase", ["build", "final"])
+def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals_a_clean_import(tmp_path, phase):
+    """Killed while tables are built beside the old ones, or inside the
+    final transaction that swaps them in."""
     archive = tmp_path / "recording.tar.xz"
     write_recording_dump(archive, 5_000, seed=13)
     marker, killed_db = tmp_path / "merging", tmp_path / "killed.db"
-    process = slow_merge(marker, 30, str(archive), db=killed_db, cwd=Path(__file__).resolve().parents[1])
+    process = slow_merge(marker, 30, phase, str(archive), db=killed_db, cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 60
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+    while process.poll() is None and time.monotonic() < deadline and not (
+            marker.exists() and marker.read_text() == phase):
         time.sleep(0.01)
-    assert marker.exists(), "the merge should have started"
+    assert marker.read_text() == phase, "the kill should land in the merge"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed = open_db(killed_db)
     assert killed.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert all(count(killed, table) == 0 for table in ("artist", "recording", "artist_credit_name", "release"))
     assert killed.execute("SELECT lines_staged, lines_committed FROM dump_import").fetchone() == (5_000, 0)
+    if phase == "build":
+        assert merge.new_tables(killed)  # tables built beside the old ones, not yet swapped in
     killed.conn.close()
 
     command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
@@ -449,6 +462,7 @@ def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals
     subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
     assert entity_content(open_db(killed_db)) == entity_content(open_db(clean_db))
     assert schema_objects(killed_db) == schema_objects(clean_db)
+    assert merge.new_tables(open_db(killed_db)) == []
 
 
 def schema_objects(path: Path) -> set:
@@ -472,8 +486,8 @@ def test_a_reader_during_the_merge_sees_the_old_database_or_the_new_one_never_a_
         open_db(db_path).conn.close()
         reader = subprocess.Popen([sys.executable, "-m", "tests.dump_reader", str(db_path), str(stop), str(out)],
                                   cwd=root, env=command_env())
-        importer = slow_merge(marker, 0.15, "--entity", "release", "--timestamp", stamp, str(path), db=db_path,
-                              cwd=root)
+        importer = slow_merge(marker, 0.15, "build,final", "--entity", "release", "--timestamp", stamp, str(path),
+                              db=db_path, cwd=root)
         assert importer.wait(timeout=120) == 0
         stop.touch()
         assert reader.wait(timeout=60) == 0

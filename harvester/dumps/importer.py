@@ -38,7 +38,7 @@ import orjson
 import sqlite_utils
 
 from harvester import ledger
-from harvester.dumps.merge import Merge, SetLookups, TableChanges, table_stages, write_transaction
+from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
 from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time, entity_of_file,
                                      is_archive, is_stream, open_raw)
 from harvester.dumps.runs import Section
@@ -53,6 +53,7 @@ from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 BATCH_LINES = None
 BATCH_SECONDS = 30.0
 BAD_LINES_LISTED = 5
+PROGRESS_SECONDS = 0.5
 DEFAULT_MEMORY_MB = 2048
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
@@ -66,6 +67,11 @@ MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
 STAGED_PER_BYTE = 0.06
 DATABASE_PER_BYTE = 0.35
 ENTITY_TABLES = frozenset(TABLE_OF.values())
+# A table rebuilt beside its old self commits every quarter of the memory
+# budget's worth of rows (about ROW_BYTES each), at least WINDOW_ROWS: the WAL
+# stays that small, checkpointed after each commit.
+ROW_BYTES = 200
+WINDOW_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -205,13 +211,14 @@ class _Stage:
     chunks: list[dict[str, Section]] = field(default_factory=list)
     column_sets: ColumnSets = field(default_factory=lambda: ColumnSets(_keys()))
     counts: StageCounts = field(default_factory=StageCounts)
+    built: dict[str, dict] = field(default_factory=dict)  # tables rebuilt beside, waiting for the swap: changes
 
     def as_json(self) -> str:
         return json.dumps({
             "version": 1, "folder": str(self.folder), "lines": self.lines, "skipped": self.skipped,
             "chunks": [{stream: section.as_json() for stream, section in chunk.items()} for chunk in self.chunks],
             "column_sets": self.column_sets.as_json(), "partial": self.counts.partial,
-            "rows": self.counts.rows, "repeats": self.counts.repeats, "sets": self.counts.sets})
+            "rows": self.counts.rows, "repeats": self.counts.repeats, "sets": self.counts.sets, "built": self.built})
 
     @classmethod
     def from_json(cls, text: str) -> "_Stage":
@@ -221,7 +228,7 @@ class _Stage:
                    [{stream: Section.from_json(folder, section) for stream, section in chunk.items()}
                     for chunk in value["chunks"]],
                    ColumnSets.from_json(_keys(), value["column_sets"]),
-                   StageCounts(value["rows"], value["repeats"], value["sets"], value["partial"]))
+                   StageCounts(value["rows"], value["repeats"], value["sets"], value["partial"]), value["built"])
 
     def intact(self) -> bool:
         """Every chunk it names is on disk, at least as long as its sections."""
@@ -314,15 +321,15 @@ class _Import:
         Files of the folder that no chunk names (a chunk cut short) are removed."""
         stage = None
         if state and state["stage"]:
-            stage = _Stage.from_json(state["stage"])
-            if stage.folder != folder or not stage.intact():
+            stage = _Stage.from_json(state["stage"])  # where it was staged, whatever --temp-dir says now
+            if not stage.intact():
                 stage = None
         if stage is None:
             stage = _Stage(folder, lines=state["lines_committed"] if state else 0,
                            skipped=state["lines_skipped"] if state else 0)
-        folder.mkdir(parents=True, exist_ok=True)
+        stage.folder.mkdir(parents=True, exist_ok=True)
         keep = stage.files()
-        for leftover in folder.iterdir():
+        for leftover in stage.folder.iterdir():
             if leftover not in keep:
                 leftover.unlink()
         return stage
@@ -367,8 +374,13 @@ class _Import:
                 position += 1
             result.lines_resumed_past = position
             in_chunk, chunk_started = 0, time.monotonic()
+            reported = chunk_started
             for line in lines:
                 position += 1
+                if progress is not None and not position % 256 and time.monotonic() - reported >= PROGRESS_SECONDS:
+                    reported = time.monotonic()
+                    result.lines_read = position
+                    progress(position, result.lines_normalized)
                 if line.strip():
                     try:
                         normalized = normalize_entity(entity_type, orjson.loads(line),
@@ -450,45 +462,23 @@ class _Import:
             raise
 
     def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
-        """Every staged chunk into the database and the import's new state: one transaction."""
+        """Every staged chunk into the database and the import's new state.
+
+        Tables rebuilt beside are written first, in transactions of their own
+        (each recorded as built, so a rerun after a kill skips it); then one
+        transaction merges the other tables in place, swaps the rebuilt ones
+        in and says the import is done: readers see all of it or none."""
         started = time.monotonic()
         stages = table_stages(self.stage.chunks)
         db_path = _database_file(self.db)
         snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
         lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
-        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads")}
+        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
+                   for name in ("cache_size", "threads", "legacy_alter_table")}
+        commit_rows = max(WINDOW_ROWS, (self.options.memory_mb << 20) // 4 // ROW_BYTES)
         try:
-            lookups.build(stages, _keys())
-            self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
-            self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
-            self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
-
-            def report(table: str, keys: int) -> None:
-                if merging is not None:
-                    merging(f"{table}: {keys:,} keys")
-
-            with self._failed_if_raising(), write_transaction(self.db):
-                merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp,
-                              self.stage.counts.partial, lookups, report)
-                for table in sorted(stages, key=_table_order):
-                    if merging is not None:
-                        merging(table)
-                    merge.table(stages[table])
-                self.result.changes = merge.changes
-                self.committed = self.stage.lines
-                self.stage.chunks = []
-                now = utc_now()
-                written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
-                self.db.execute(
-                    "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
-                    "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
-                    "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
-                    [status, self.committed, self.stage.lines, self.stage.skipped,
-                     self.stage.as_json() if status != "complete" else None,
-                     json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
-                     now if status == "complete" else None,
-                     self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
-                self.result.entities_written += written
+            with self._failed_if_raising():
+                self._merge(stages, snapshot, lookups, commit_rows, status, merging)
         finally:
             lookups.close()
             snapshot.close()
@@ -500,6 +490,62 @@ class _Import:
         if status == "complete":
             shutil.rmtree(self.stage.folder, ignore_errors=True)
         self.result.merge_seconds += time.monotonic() - started
+
+    def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
+               status: str, merging: Callable[[str], None] | None) -> None:
+        lookups.build(stages, _keys())
+        self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
+        self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
+        self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
+
+        def report(table: str, keys: int) -> None:
+            if merging is not None:
+                merging(f"{table}: {keys:,} keys")
+
+        merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp, self.stage.counts.partial,
+                      lookups, report)
+        order = sorted(stages, key=_table_order)
+        built = self.stage.built
+        for leftover in new_tables(self.db):
+            if leftover[len(NEW_PREFIX):] not in built:
+                self.db.execute(f"DROP TABLE [{leftover}]")
+        present = set(new_tables(self.db))
+        for table in [table for table in built if NEW_PREFIX + table not in present]:
+            del built[table]
+        rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
+        for table in rebuilt:
+            if table not in built:
+                if merging is not None:
+                    merging(f"{table}: building")
+                built[table] = merge.build(stages[table], commit_rows).as_json()
+                self._save("running")
+        self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
+        with write_transaction(self.db):
+            for table in order:
+                if merging is not None:
+                    merging(table)
+                if table in built:
+                    merge.swap(table)
+                    merge.changes[table] = TableChanges(**built[table])
+                else:
+                    merge.table(stages[table])
+            merged_stage = _Stage(self.stage.folder, self.stage.lines, self.stage.skipped, [],
+                                  self.stage.column_sets, self.stage.counts)  # what is left: nothing to merge
+            now = utc_now()
+            written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
+            self.db.execute(
+                "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
+                "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
+                "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
+                [status, self.stage.lines, self.stage.lines, self.stage.skipped,
+                 merged_stage.as_json() if status != "complete" else None,
+                 json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
+                 now if status == "complete" else None,
+                 self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
+        self.stage = merged_stage
+        self.committed = self.stage.lines
+        self.result.changes = merge.changes
+        self.result.entities_written += written
 
 
 def _table_order(table: str) -> tuple[int, str]:

@@ -174,8 +174,29 @@ def full_text_tables(db: sqlite_utils.Database, table: str) -> list[str]:
     return found
 
 
+NEW_PREFIX = "_mbharvest_new_"  # a table being built beside the one it will replace
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(\"[^\"]+\"|\[[^\]]+\]|`[^`]+`|\S+)", re.IGNORECASE)
+
+
+def new_tables(db: sqlite_utils.Database) -> list[str]:
+    """Tables being built beside the ones they replace (left by a merge that died)."""
+    return [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name.startswith(NEW_PREFIX)]
+
+
 class Merge:
-    """Merges one staged dump into the database inside the caller's transaction."""
+    """Merges one staged dump into the database.
+
+    A table that is empty, or small next to what the dump brings for it, is
+    *rebuilt*: `build` writes its new content (stored rows and staged ones
+    merged) into a table of its own beside it, in committed pieces (a WAL
+    of bounded size, checkpointed as it goes), and `swap` replaces the old
+    table with it inside the final transaction, building its indexes and
+    full-text index by sorting. Any other table is merged *in place* by
+    `table`, inside the final transaction: only differences are written.
+    (One transaction that writes a whole database is what the rebuild
+    avoids: SQLite then spills pages it changes again, and at commit it
+    rewrites every WAL frame after the first such page.)"""
 
     def __init__(self, db: sqlite_utils.Database, snapshot: sqlite3.Connection, column_sets: ColumnSets,
                  keys: dict[str, tuple[str, ...]], stamp: dict[str, str], partial: dict[str, int],
@@ -187,20 +208,56 @@ class Merge:
         self.progress = progress
         self.changes: dict[str, TableChanges] = {}
 
-    def table(self, stage: TableStage) -> TableChanges:
-        shape = _Shape(self.db, stage.name, self.keys[stage.name], self.column_sets, self.stamp)
-        changes = self.changes.setdefault(stage.name, TableChanges())
-        staged = sum(section.records for section in stage.rows)
+    def rebuilds(self, stage: TableStage) -> bool:
+        """Whether the table is rebuilt beside (rather than merged in place)."""
+        staged = sum(section.records for section in stage.rows) + sum(
+            section.records for sections in stage.sets.values() for section in sections)
         stored = self.db.execute(f"SELECT max(rowid) FROM [{stage.name}]").fetchone()[0] or 0
-        rebuild = stored < staged * REBUILD_BELOW
-        dropped = []
-        if rebuild:
-            dropped = secondary_objects(self.db, stage.name)
-            for kind, name, _ in dropped:
-                self.db.execute(f"DROP {kind.upper()} [{name}]")
+        return stored < staged * REBUILD_BELOW
+
+    def build(self, stage: TableStage, commit_rows: int) -> TableChanges:
+        """The table's new content into NEW_PREFIX + table, committed every
+        `commit_rows` rows or so (the caller records that it is built)."""
+        target = NEW_PREFIX + stage.name
+        self.db.execute(f"DROP TABLE IF EXISTS [{target}]")
+        sql = self.db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              [stage.name]).fetchone()[0]
+        self.db.execute(_CREATE_TABLE.sub(lambda _: f"CREATE TABLE [{target}]", sql, count=1))
+        self.db.conn.commit()
+        changes = self.changes[stage.name] = TableChanges()
+        self._write(stage, _Writer(self.db, _Shape(self.db, stage.name, self.keys[stage.name], self.column_sets,
+                                                    self.stamp), changes, target, commit_rows))
+        return changes
+
+    def swap(self, table: str) -> None:
+        """Replace `table` by its rebuilt copy, with its indexes, triggers and
+        full-text index (inside the caller's transaction, `legacy_alter_table`
+        on: views and other tables name the table, not the copy)."""
+        objects = secondary_objects(self.db, table)
+        self.db.execute(f"DROP TABLE [{table}]")
+        self.db.execute(f"ALTER TABLE [{NEW_PREFIX + table}] RENAME TO [{table}]")
+        for kind, _, sql in objects:
+            if kind == "index":
+                self.db.execute(sql)
+        for fts in full_text_tables(self.db, table):
+            self.db.execute(f"INSERT INTO [{fts}] ([{fts}]) VALUES ('rebuild')")
+        for kind, _, sql in objects:
+            if kind == "trigger":
+                self.db.execute(sql)
+
+    def table(self, stage: TableStage) -> TableChanges:
+        """Merge the table in place (inside the caller's transaction)."""
+        changes = self.changes[stage.name] = TableChanges()
+        self._write(stage, _Writer(self.db, _Shape(self.db, stage.name, self.keys[stage.name], self.column_sets,
+                                                    self.stamp), changes))
+        return changes
+
+    def _write(self, stage: TableStage, writer: "_Writer") -> None:
+        shape = writer.shape
+        stored = self.db.execute(f"SELECT 1 FROM [{stage.name}] LIMIT 1").fetchone() is not None
         leading = [sections for columns, sections in stage.sets.items() if _is_prefix(columns, shape.key)]
         others = [columns for columns in stage.sets if not _is_prefix(columns, shape.key)]
-        with _Writer(self.db, shape, changes) as writer:
+        with writer:
             if not stored and not others and not stage.rows and len(leading) == 1:
                 self._insert_sets(shape, stage, leading[0], writer)
             elif not stored and not leading and (not others or self._other_sets(shape, stage, others).trivial):
@@ -209,16 +266,6 @@ class Merge:
                 staged_rows = heapq.merge(merged(stage.rows), *(self._expand(shape, sections) for sections in leading))
                 groups = ((key, list(versions)) for key, versions in itertools.groupby(staged_rows, _FIRST))
                 self._merge(shape, stage, groups, self._stored(shape, stage) if stored else iter(()), writer)
-        if rebuild:
-            for kind, _, sql in dropped:
-                if kind == "index":
-                    self.db.execute(sql)
-            for fts in full_text_tables(self.db, stage.name):
-                self.db.execute(f"INSERT INTO [{fts}] ([{fts}]) VALUES ('rebuild')")
-            for kind, _, sql in dropped:
-                if kind == "trigger":
-                    self.db.execute(sql)
-        return changes
 
     def _insert(self, shape: _Shape, stage: TableStage, writer: "_Writer", complete: bool) -> None:
         """Rows of a table with nothing stored and no set keyed by a leading
@@ -403,6 +450,8 @@ class Merge:
                 writer.put(row, stored)
             elif stored is not None and in_named_set:
                 writer.delete(stored)
+            elif stored is not None:
+                writer.keep(stored)
             count += 1
             if count % WINDOW == 0:
                 self._report(stage.name, count)
@@ -461,22 +510,30 @@ class _OtherSets:
 
 
 class _Writer:
-    """Writes a table's changes in key order, a window of rows at a time, on
-    a thread of its own: SQLite releases the GIL while it writes, so the next
-    window is folded meanwhile. At most one window waits."""
+    """Writes a table's rows in key order, a window of rows at a time, on a
+    thread of its own: SQLite releases the GIL while it writes, so the next
+    window is folded meanwhile. At most one window waits.
 
-    def __init__(self, db: sqlite_utils.Database, shape: _Shape, changes: TableChanges):
+    In place (no `target`): new rows, changed rows, refreshed stamps and
+    dropped rows, inside the caller's transaction. Into `target` (a rebuilt
+    table): every row of the new content, in transactions of its own of
+    about `commit_rows` rows."""
+
+    def __init__(self, db: sqlite_utils.Database, shape: _Shape, changes: TableChanges, target: str | None = None,
+                 commit_rows: int = 0):
         self.db, self.shape, self.changes = db, shape, changes
+        self.target, self.commit_rows = target, commit_rows
+        table = target or shape.table
         listed = ", ".join(f"[{c}]" for c in shape.columns)
-        self.insert_sql = f"INSERT INTO [{shape.table}] ({listed}) VALUES ({', '.join('?' for _ in shape.columns)})"
+        self.insert_sql = f"INSERT INTO [{table}] ({listed}) VALUES ({', '.join('?' for _ in shape.columns)})"
         written = shape.data_index + shape.stamp_index
         self.update_of = operator.itemgetter(*written)
-        self.update_sql = (f"UPDATE [{shape.table}] SET {', '.join(f'[{shape.columns[i]}] = ?' for i in written)} "
+        self.update_sql = (f"UPDATE [{table}] SET {', '.join(f'[{shape.columns[i]}] = ?' for i in written)} "
                            "WHERE rowid = ?")
         self.stamp_of = operator.itemgetter(*shape.stamp_index) if shape.stamp_index else None
-        self.stamp_sql = (f"UPDATE [{shape.table}] SET "
+        self.stamp_sql = (f"UPDATE [{table}] SET "
                           f"{', '.join(f'[{shape.columns[i]}] = ?' for i in shape.stamp_index)} WHERE rowid = ?")
-        self.delete_sql = f"DELETE FROM [{shape.table}] WHERE rowid = ?"
+        self.delete_sql = f"DELETE FROM [{table}] WHERE rowid = ?"
         self.inserts: list = []
         self.updates: list = []
         self.stamps: list = []
@@ -498,16 +555,23 @@ class _Writer:
             raise self._error
 
     def _work(self) -> None:
-        execute = self.db.conn.executemany
+        conn = self.db.conn
+        uncommitted = 0
         while True:
             window = self._queue.get()
             if window is None:
+                if self.target is not None and self._error is None:
+                    conn.commit()
                 return
             if self._error is not None:
                 continue
             try:
                 for sql, rows in window:
-                    execute(sql, rows)
+                    conn.executemany(sql, rows)
+                    uncommitted += len(rows)
+                if self.target is not None and uncommitted >= self.commit_rows:
+                    conn.commit()
+                    uncommitted = 0
             except BaseException as exc:  # raised again in the merging thread
                 self._error = exc
 
@@ -517,20 +581,32 @@ class _Writer:
             self.changes.new += 1
         else:
             data_of = self.shape.data_of
-            if data_of(stored[2]) != data_of(row):
-                self.updates.append((*self.update_of(row), stored[1]))
+            changed = data_of(stored[2]) != data_of(row)
+            if changed:
                 self.changes.updated += 1
             else:
                 self.changes.unchanged += 1
-                if self.stamp_of is not None and self.stamp_of(stored[2]) != self.stamp_of(row):
-                    stamps = self.stamp_of(row)
-                    self.stamps.append((*stamps, stored[1]) if isinstance(stamps, tuple) else (stamps, stored[1]))
+            if self.target is not None:
+                self.inserts.append(row)
+            elif changed:
+                self.updates.append((*self.update_of(row), stored[1]))
+            elif self.stamp_of is not None and self.stamp_of(stored[2]) != self.stamp_of(row):
+                stamps = self.stamp_of(row)
+                self.stamps.append((*stamps, stored[1]) if isinstance(stamps, tuple) else (stamps, stored[1]))
         if len(self.inserts) + len(self.updates) + len(self.stamps) >= WINDOW:
             self.flush()
 
+    def keep(self, stored: tuple) -> None:
+        """A stored row the dump does not touch: copied into a rebuilt table as it is."""
+        if self.target is not None:
+            self.inserts.append(stored[2])
+            if len(self.inserts) >= WINDOW:
+                self.flush()
+
     def delete(self, stored: tuple) -> None:
-        self.deletes.append((stored[1],))
         self.changes.deleted += 1
+        if self.target is None:
+            self.deletes.append((stored[1],))
 
     def flush(self, new: int = 0) -> list:
         """Hand the window to the writing thread; returns the list new inserts go to.
