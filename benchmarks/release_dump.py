@@ -362,17 +362,27 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--edition", type=int, default=1, choices=(1, 2))
     parser.add_argument("--out", default="-", help="A file or FIFO to write to (default: stdout).")
+    parser.add_argument("--progress", default=None,
+                        help="A file to keep the number of lines written in (rewritten every 64 lines).")
     args = parser.parse_args()
     out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     try:
         buffer = []
+        written = 0
         for line in ReleaseDump(args.lines, args.seed, args.edition).lines():
             buffer.append(line)
             if len(buffer) >= 64:
                 out.write(b"".join(buffer))
+                written += len(buffer)
                 buffer.clear()
+                if args.progress:
+                    with open(args.progress, "w") as note:
+                        note.write(str(written))
         out.write(b"".join(buffer))
         out.flush()
+        if args.progress:
+            with open(args.progress, "w") as note:
+                note.write(str(written + len(buffer)))
     except BrokenPipeError:
         pass
     finally:
