@@ -161,12 +161,16 @@ def _bool(value: Any, key: str) -> int | None:
     raise _Shape(f"{key} should be true or false, not {type(value).__name__}")
 
 
-def _code(value: Any, key: str) -> int | str | None:
-    """Label codes are numbers (LC 2648 -> 2648); old data also holds text."""
+def _code(value: Any, key: str) -> str | None:
+    """A label code as text, the type of its column (label_code is TEXT since
+    migration 0007): codes are numbers (LC 2648 -> '2648'), old data also
+    holds text ('SPREC'). Giving the column's own type lets an import tell an
+    unchanged row from a changed one."""
     try:
-        return _int(value, key)
+        number = _int(value, key)
     except _Shape:
         return _text(value, key)
+    return None if number is None else str(number)
 
 
 def _date(value: Any, key: str) -> str | None:
