@@ -31,6 +31,7 @@ DEFAULT_OLDER_THAN_DAYS = 30.0
 DEFAULT_DUMP_SERVER = "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps"
 DEFAULT_DUMP_DIR = Path("data/dumps")
 DEFAULT_DUMP_KEEP = 1
+DEFAULT_IMPORT_MEMORY_MB = 2048
 
 # type names used in messages: "string", "number", "integer", "boolean",
 # "list of strings", "list of tables"
@@ -62,6 +63,7 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
     # who makes archive packages (bag-info Source-Organization, Contact-Name, Contact-Email)
     "archive": {"organization": "string", "contact_name": "string", "contact_email": "string"},
     "dumps": {"server": "string", "dir": "string", "keep": "integer"},
+    "import": {"memory_mb": "integer", "temp_dir": "string"},
 }
 
 # keys of one [[watch.searches]] table
@@ -81,6 +83,8 @@ ENV = {
     "dump_server": "MBHARVEST_DUMP_SERVER",
     "dump_dir": "MBHARVEST_DUMP_DIR",
     "dump_keep": "MBHARVEST_DUMP_KEEP",
+    "import_memory_mb": "MBHARVEST_IMPORT_MEMORY_MB",
+    "import_temp_dir": "MBHARVEST_IMPORT_TEMP_DIR",
 }
 
 
@@ -124,6 +128,8 @@ class Settings:
     dump_server: str = DEFAULT_DUMP_SERVER
     dump_dir: Path = DEFAULT_DUMP_DIR
     dump_keep: int = DEFAULT_DUMP_KEEP
+    import_memory_mb: int = DEFAULT_IMPORT_MEMORY_MB  # import-dump's memory budget
+    import_temp_dir: Path | None = None  # import-dump's staged runs (default: beside the database)
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -282,6 +288,9 @@ def resolve_settings(
         dump_server=str(pick("dump_server", str, "dumps", "server", DEFAULT_DUMP_SERVER)).rstrip("/"),
         dump_dir=Path(pick("dump_dir", str, "dumps", "dir", str(DEFAULT_DUMP_DIR))),
         dump_keep=int(pick("dump_keep", int, "dumps", "keep", DEFAULT_DUMP_KEEP)),
+        import_memory_mb=int(pick("import_memory_mb", int, "import", "memory_mb", DEFAULT_IMPORT_MEMORY_MB)),
+        import_temp_dir=(lambda value: Path(value) if value else None)(
+            pick("import_temp_dir", str, "import", "temp_dir", None)),
     )
     where["older_than_days"] = f"{config_path}: [refresh] older_than"
     for name, lowest, lowest_allowed, allowed in NUMBER_RULES:
@@ -305,4 +314,5 @@ NUMBER_RULES = (
     ("read_timeout", 0, False, "more than 0 seconds"),
     ("older_than_days", 0, True, "0 or more days"),
     ("dump_keep", 0, True, "0 or more downloaded dumps"),
+    ("import_memory_mb", 64, True, "at least 64 MB"),
 )

@@ -285,10 +285,12 @@ def _views(db: sqlite_utils.Database) -> None:
         db.create_view(name, sql.strip(), replace=True)
 
 
-# A bulk load (a dump import into empty tables) drops those tables' secondary
-# indexes and full-text triggers and builds them once at the end. Each
-# dropped object's SQL is recorded here in the same transaction as the drop,
-# so a load that dies midway is finished by whoever opens the database next.
+# A bulk load, as mbharvest 0.1.0 ran dump imports into empty tables, dropped
+# those tables' secondary indexes and full-text triggers, recording each
+# dropped object's SQL here in the same transaction as the drop; a load that
+# died midway is finished by whoever opens the database next. Imports no
+# longer do this (they merge in one transaction), but a database left
+# mid-load by 0.1.0 must still open whole.
 BULK_LOAD_COLUMNS: dict[str, type] = {
     "name": str, "type": str, "table_name": str, "sql": str, "pid": int, "started_at": str,
 }
@@ -297,6 +299,23 @@ BULK_LOAD_COLUMNS: dict[str, type] = {
 @MIGRATIONS(name="0005_bulk_load")
 def _bulk_load(db: sqlite_utils.Database) -> None:
     db["bulk_load"].create(BULK_LOAD_COLUMNS, pk="name", if_not_exists=True)
+
+
+# Dump imports stage their lines in sorted runs outside the database, then
+# merge them in one transaction: `lines_staged` is where reading resumes,
+# `stage` the staged chunks (JSON), `changes` what the merge did per table
+# (JSON: new, updated, unchanged, deleted). `lines_committed` keeps its
+# meaning: the lines whose rows are in the tables.
+DUMP_STAGE_COLUMNS: dict[str, type] = {"lines_staged": int, "stage": str, "changes": str}
+
+
+@MIGRATIONS(name="0006_dump_stage")
+def _dump_stage(db: sqlite_utils.Database) -> None:
+    existing = db["dump_import"].columns_dict
+    for name, kind in DUMP_STAGE_COLUMNS.items():
+        if name not in existing:
+            db["dump_import"].add_column(name, kind)
+    db.execute("UPDATE dump_import SET lines_staged = lines_committed WHERE lines_staged IS NULL")
 
 
 @MIGRATIONS(name="0007_portable_views")
@@ -487,8 +506,8 @@ FULL_TEXT: dict[str, list[str]] = {
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Bring any database (new or older) to the current shape; idempotent.
-    Also finishes a bulk load whose process has died (its indexes, triggers
-    and full-text content are rebuilt)."""
+    Also finishes a bulk load that a 0.1.0 import left when it died (its
+    indexes, triggers and full-text content are rebuilt)."""
     MIGRATIONS.apply(db)
     holders = {row[0] for row in db.execute("SELECT DISTINCT pid FROM bulk_load")}
     if holders and not any(process_alive(pid) for pid in holders):
@@ -511,27 +530,10 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
-def start_bulk_load(db: sqlite_utils.Database, tables: list[str], started_at: str) -> list[str]:
-    """Drop the secondary indexes and triggers of `tables`, recording each
-    one's SQL in `bulk_load` in the same transaction; returns their names.
-    Call inside the caller's transaction; `finish_bulk_load` undoes it."""
-    if not tables:
-        return []
-    marks = ", ".join("?" for _ in tables)
-    objects = db.execute(
-        f"SELECT name, type, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ({marks}) "
-        "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name", tables).fetchall()
-    for name, kind, table, sql in objects:
-        db.execute("INSERT OR REPLACE INTO bulk_load (name, type, table_name, sql, pid, started_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", [name, kind, table, sql, os.getpid(), started_at])
-        db.execute(f'DROP {kind.upper()} "{name}"')
-    return [name for name, *_ in objects]
-
-
 def finish_bulk_load(db: sqlite_utils.Database) -> list[str]:
-    """Recreate what a bulk load dropped (what is already there is left) and
-    rebuild the full-text index of every table whose triggers were dropped;
-    returns the names recreated. Call inside the caller's transaction."""
+    """Recreate what a 0.1.0 bulk load dropped (what is already there is
+    left) and rebuild the full-text index of every table whose triggers were
+    dropped; returns the names recreated. Call inside the caller's transaction."""
     recorded = db.execute("SELECT name, type, table_name, sql FROM bulk_load ORDER BY type, name").fetchall()
     present = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     recreated = []

@@ -8,20 +8,23 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.synthetic_dump import WORDS, recording_lines, write_recording_dump
-from harvester import dumps
+from benchmarks.synthetic_dump import write_recording_dump
 from harvester.cli import cli
+from harvester.dumps import importer as dumps
+from harvester.dumps import merge, staging
 from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
 from harvester.normalize import normalize_isrc
 from harvester.store import open_db
@@ -342,26 +345,26 @@ def test_budget_stops_between_batches_and_rerun_resumes(tmp_path, run, monkeypat
     assert ids(db, "recording") == {json.loads(line)["id"] for line in lines}
 
 
-def test_a_crash_mid_import_loses_nothing_and_resumes(tmp_path, run, monkeypatch):
+def test_a_crash_while_staging_loses_nothing_and_resumes_after_the_last_chunk(tmp_path, run, monkeypatch):
     lines = synthetic_lines(1000)
     archive = write_archive(tmp_path / "recording.tar.gz", "recording", lines)
-    real_run_writes, saves = dumps.run_writes, []
+    real_write, chunks = staging.write_chunk, []
 
-    def failing_save(*args, **kwargs):
-        saves.append(1)
-        if len(saves) == 3:
+    def failing_write(*args, **kwargs):
+        chunks.append(1)
+        if len(chunks) == 3:
             raise OSError("injected failure")
-        return real_run_writes(*args, **kwargs)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(dumps, "run_writes", failing_save)
+    monkeypatch.setattr(staging, "write_chunk", failing_write)
     crashed = run(archive, "--batch-size", "200")
-    assert crashed.exit_code != 0
+    assert crashed.exit_code == 1 and "injected failure" in crashed.stderr
     db = db_of(tmp_path)
-    assert db.execute("SELECT lines_committed FROM dump_import").fetchone() == (400,)
-    assert ids(db, "recording") == {json.loads(line)["id"] for line in lines[:400]}
+    assert db.execute("SELECT lines_staged, lines_committed FROM dump_import").fetchone() == (400, 0)
+    assert count(db, "recording") == 0  # staged, not merged: readers see the database as it was
     assert db.execute("SELECT status FROM harvest_run").fetchone() == ("failed",)
 
-    monkeypatch.setattr(dumps, "run_writes", real_run_writes)
+    monkeypatch.setattr(staging, "write_chunk", real_write)
     calls = []
     real = dumps.normalize_entity
     monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -370,30 +373,74 @@ def test_a_crash_mid_import_loses_nothing_and_resumes(tmp_path, run, monkeypatch
     assert "resumed after line 400" in resumed.stdout
     assert len(calls) == len(lines) - 400
     assert ids(db_of(tmp_path), "recording") == {json.loads(line)["id"] for line in lines}
+    assert not (tmp_path / "mb.db.import").exists() or not any((tmp_path / "mb.db.import").iterdir())
 
 
-def test_sigkill_mid_import_then_rerun_equals_a_clean_import(tmp_path):
+@pytest.mark.parametrize("step", ["build", "swap"])
+def test_a_failed_merge_leaves_the_database_as_it_was_and_the_rerun_merges_without_reading_again(
+        tmp_path, run, monkeypatch, step):
+    lines = synthetic_lines(1000)
+    archive = write_archive(tmp_path / "recording.tar.gz", "recording", lines)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    assert CliRunner().invoke(cli, ["import-dump", str(archive), "--db", str(clean / "mb.db")]).exit_code == 0
+    real_step, steps = getattr(merge.Merge, step), []
+
+    def failing_step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 3:
+            raise OSError("injected failure")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(merge.Merge, step, failing_step)
+    assert run(archive, "--batch-size", "300").exit_code == 1
+    db = db_of(tmp_path)
+    assert all(count(db, table) == 0 for table in ("artist", "recording", "release", "artist_credit_name"))
+    assert db.execute("SELECT lines_staged, lines_committed, status FROM dump_import").fetchone() == (
+        1000, 0, "failed")
+
+    monkeypatch.setattr(merge.Merge, step, real_step)
+    calls, builds = [], []
+    real = dumps.normalize_entity
+    monkeypatch.setattr(dumps, "normalize_entity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real_build = merge.Merge.build
+    monkeypatch.setattr(merge.Merge, "build", lambda self, stage, *a: builds.append(stage.name) or
+                        real_build(self, stage, *a))
+    assert run(archive, "--batch-size", "300").exit_code == 0
+    assert calls == []  # every line was staged: the rerun only merges
+    if step == "swap":  # every table was built before the failing swap: none is built again
+        assert builds == []
+    assert entity_content(db_of(tmp_path)) == entity_content(open_db(clean / "mb.db"))
+    assert merge.new_tables(db_of(tmp_path)) == []
+
+
+def command_env() -> dict:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")},
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def test_sigkill_while_staging_then_rerun_equals_a_clean_import(tmp_path):
     archive = tmp_path / "recording.tar.xz"
     write_recording_dump(archive, 20_000, seed=11)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}
+    env = command_env()
     command = [sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", "500"]
     killed_db = tmp_path / "killed.db"
     process = subprocess.Popen(command + ["--db", str(killed_db)], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    committed = 0
+    staged = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
             with sqlite3.connect(killed_db, timeout=5) as probe:
-                committed = probe.execute("SELECT max(lines_committed) FROM dump_import").fetchone()[0] or 0
+                staged = probe.execute("SELECT max(lines_staged) FROM dump_import").fetchone()[0] or 0
         except sqlite3.OperationalError:
-            committed = 0
-        if committed >= 4000:
+            staged = 0
+        if staged >= 4000:
             break
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert 4000 <= committed < 20_000, "the kill should land mid-import"
+    assert 4000 <= staged < 20_000, "the kill should land while staging"
 
     rerun = subprocess.run(command + ["--db", str(killed_db), "-v"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=120)
@@ -408,6 +455,45 @@ def test_sigkill_mid_import_then_rerun_equals_a_clean_import(tmp_path):
     assert killed.execute("SELECT status, lines_committed FROM dump_import").fetchall() == [("complete", 20_000)]
 
 
+def slow_merge(marker: Path, pause: float, phases: str, *args: str, db: Path, cwd: Path) -> subprocess.Popen:
+    """import-dump with a pause after each step of the merge's `phases` (tests/slow_merge.py)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.slow_merge", str(marker), str(pause), phases,
+                             "import-dump", *args, "--db", str(db)], cwd=cwd, env=command_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("phase", ["build", "final"])
+def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals_a_clean_import(tmp_path, phase):
+    """Killed while tables are built beside the old ones, or inside the
+    final transaction that swaps them in."""
+    archive = tmp_path / "recording.tar.xz"
+    write_recording_dump(archive, 5_000, seed=13)
+    marker, killed_db = tmp_path / "merging", tmp_path / "killed.db"
+    process = slow_merge(marker, 30, phase, str(archive), db=killed_db, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not (
+            marker.exists() and marker.read_text() == phase):
+        time.sleep(0.01)
+    assert marker.read_text() == phase, "the kill should land in the merge"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = open_db(killed_db)
+    assert killed.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert all(count(killed, table) == 0 for table in ("artist", "recording", "artist_credit_name", "release"))
+    assert killed.execute("SELECT lines_staged, lines_committed FROM dump_import").fetchone() == (5_000, 0)
+    if phase == "build":
+        assert merge.new_tables(killed)  # tables built beside the old ones, not yet swapped in
+    killed.conn.close()
+
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
+    subprocess.run(command + ["--db", str(killed_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
+    clean_db = tmp_path / "clean.db"
+    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
+    assert entity_content(open_db(killed_db)) == entity_content(open_db(clean_db))
+    assert schema_objects(killed_db) == schema_objects(clean_db)
+    assert merge.new_tables(open_db(killed_db)) == []
+
+
 def schema_objects(path: Path) -> set:
     """Every index and trigger, with its SQL, read with plain sqlite3."""
     with sqlite3.connect(path) as conn:
@@ -415,70 +501,173 @@ def schema_objects(path: Path) -> set:
                                 "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall())
 
 
-def fts_ids(db, title: str) -> set:
-    phrase = '"' + title.replace('"', '""') + '"'
-    return {row[0] for row in db.execute(
-        "SELECT r.id FROM recording_fts JOIN recording r ON r.rowid = recording_fts.rowid "
-        "WHERE recording_fts MATCH ?", [phrase]).fetchall()}
+def test_a_reader_during_the_merge_sees_the_old_database_or_the_new_one_never_a_mix(tmp_path):
+    from benchmarks.release_dump import ReleaseDump
+    editions = []
+    for edition in (1, 2):
+        path = tmp_path / f"release{edition}.jsonl"
+        path.write_bytes(b"".join(line_of(d) for d in ReleaseDump(200, seed=17, edition=edition).documents()))
+        editions.append(path)
+    db_path, root = tmp_path / "mb.db", Path(__file__).resolve().parents[1]
+    seen = []
+    for edition, (path, stamp) in enumerate(zip(editions, (TIMESTAMP, NEWER)), 1):
+        stop, out, marker = tmp_path / f"stop{edition}", tmp_path / f"reader{edition}.json", tmp_path / f"m{edition}"
+        open_db(db_path).conn.close()
+        reader = subprocess.Popen([sys.executable, "-m", "tests.dump_reader", str(db_path), str(stop), str(out)],
+                                  cwd=root, env=command_env())
+        importer = slow_merge(marker, 0.15, "build,final", "--entity", "release", "--timestamp", stamp, str(path),
+                              db=db_path, cwd=root)
+        assert importer.wait(timeout=120) == 0
+        stop.touch()
+        assert reader.wait(timeout=60) == 0
+        seen.append(json.loads(out.read_text()))
+    first, second = seen
+    assert not first["errors"] and not second["errors"]
+    empty, after_first = first["snapshots"][0], first["snapshots"][-1]
+    assert all(count == 0 for count, _ in empty.values()) and after_first["track"][0] > 0
+    # ten tables merged with pauses between them, yet only two states were ever visible
+    assert first["snapshots"] == [empty, after_first], first["snapshots"]
+    after_second = second["snapshots"][-1]
+    assert after_second != after_first
+    assert second["snapshots"] == [after_first, after_second], second["snapshots"]
+    assert first["rounds"] > 20 and second["rounds"] > 20
 
 
-def test_sigkill_during_a_bulk_load_then_open_db_restores_indexes_triggers_and_search(tmp_path):
-    """An import into a fresh database drops its secondary indexes and
-    full-text triggers until the end; killed midway, the next open_db puts
-    them back with the full-text content of every committed row."""
-    archive = tmp_path / "recording.tar.xz"
-    write_recording_dump(archive, 10_000, seed=12)
-    first = next(recording_lines(10_000, seed=12))
-    open_db(tmp_path / "fresh.db").conn.close()
-    expected = schema_objects(tmp_path / "fresh.db")
-    assert {("index", "idx_artist_credit_name_artist_id"), ("trigger", "recording_ai"), ("trigger", "artist_au")} \
-        <= {(kind, name) for kind, name, _, _ in expected}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}
-    command = [sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", "250"]
-    killed_db = tmp_path / "killed.db"
-    process = subprocess.Popen(command + ["--db", str(killed_db)], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    committed, deferred = 0, 0
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(killed_db, timeout=5) as probe:
-                committed = probe.execute("SELECT max(lines_committed) FROM dump_import").fetchone()[0] or 0
-                deferred = probe.execute("SELECT count(*) FROM bulk_load").fetchone()[0]
-        except sqlite3.OperationalError:
-            committed = 0
-        if committed >= 1000:
-            break
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 1000 <= committed < 10_000 and deferred > 0, "the kill should land mid-import, in a bulk load"
-    assert schema_objects(killed_db) < expected, "the killed import left its indexes dropped"
+def test_a_fifo_and_standard_input_are_read_as_streams(tmp_path, run):
+    docs = bodies(RECORDING_BODIES)
+    fifo = tmp_path / "recording.fifo"
+    os.mkfifo(fifo)
 
-    reopened = open_db(killed_db)
-    assert schema_objects(killed_db) == expected
-    assert count(reopened, "bulk_load") == 0
-    assert first["id"] in fts_ids(reopened, first["title"])
-    reopened.execute("INSERT INTO recording_fts (recording_fts, rank) VALUES ('integrity-check', 1)")
-    reopened.execute("INSERT INTO artist_fts (artist_fts, rank) VALUES ('integrity-check', 1)")
-    indexed = reopened.execute("SELECT count(*) FROM recording_fts WHERE recording_fts MATCH ?",
-                               [" OR ".join(WORDS)]).fetchone()[0]
-    assert indexed == count(reopened, "recording") >= committed
-    reopened.conn.close()
+    def feed():
+        with open(fifo, "wb") as out:
+            out.write(b"".join(line_of(d) for d in docs))
+    writer = threading.Thread(target=feed)
+    writer.start()
+    result = run("--entity", "recording", "--timestamp", TIMESTAMP, fifo)
+    writer.join()
+    assert result.exit_code == 0, result.output
+    assert ids(db_of(tmp_path), "recording") == {d["id"] for d in docs}
 
-    rerun = subprocess.run(command + ["--db", str(killed_db), "-v"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
-    clean_db = tmp_path / "clean.db"
-    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=env, check=True, timeout=120)
-    killed, clean = open_db(killed_db), open_db(clean_db)
-    assert schema_objects(killed_db) == schema_objects(clean_db) == expected
-    assert count(killed, "recording") == 10_000
-    assert entity_content(killed) == entity_content(clean)
+    archive = write_archive(tmp_path / "release.tar.xz", "release", [line_of(d) for d in bodies(RELEASE_BODIES)])
+    piped = subprocess.run([sys.executable, "-m", "harvester", "import-dump", "-", "--db", str(tmp_path / "mb.db")],
+                           input=archive.read_bytes(), cwd=tmp_path, env=command_env(), capture_output=True,
+                           timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert {d["id"] for d in bodies(RELEASE_BODIES)} <= ids(db_of(tmp_path), "release")
+    assert db_of(tmp_path).execute("SELECT source FROM release LIMIT 1").fetchone() == (SOURCE,)
+
+    lines_without_date = subprocess.run(
+        [sys.executable, "-m", "harvester", "import-dump", "-", "--entity", "recording", "--db",
+         str(tmp_path / "other.db")], input=line_of(docs[0]), cwd=tmp_path, env=command_env(),
+        capture_output=True, timeout=120)
+    assert lines_without_date.returncode == 2 and b"--timestamp" in lines_without_date.stderr
 
 
-def test_open_db_leaves_a_live_bulk_load_alone(tmp_path):
-    """A reader opening the database while an import bulk-loads must not
+def test_staged_runs_go_to_the_temp_dir_and_are_removed_once_merged(tmp_path, run):
+    lines = synthetic_lines(600)
+    archive = write_archive(tmp_path / "recording.tar.xz", "recording", lines)
+    temp = tmp_path / "staging-here"
+    stopped = run(archive, "--temp-dir", temp, "--batch-size", "200", "--max-runtime", "0")
+    assert stopped.exit_code == 0 and "run again" in stopped.stderr
+    chunks = list(temp.glob("*/chunk-*.run"))
+    assert len(chunks) == 1 and not (tmp_path / "mb.db.import").exists()
+    assert count(db_of(tmp_path), "recording") == 0
+    assert run(archive, "--temp-dir", temp).exit_code == 0
+    assert ids(db_of(tmp_path), "recording") == {json.loads(line)["id"] for line in lines}
+    assert not any(temp.iterdir())
+
+
+def test_an_import_that_would_not_fit_on_the_disk_is_refused_before_it_starts(tmp_path, run, monkeypatch):
+    archive = write_archive(tmp_path / "recording.tar", "recording", synthetic_lines(300))
+    monkeypatch.setattr(dumps.shutil, "disk_usage", lambda path: shutil_usage(total=10 ** 9, used=10 ** 9, free=1000))
+    result = run(archive)
+    assert result.exit_code == 1
+    assert "needs about" in result.stderr and "GB are free" in result.stderr and "--temp-dir" in result.stderr
+    assert count(db_of(tmp_path), "recording") == 0
+
+
+def shutil_usage(total: int, used: int, free: int):
+    import shutil
+    return shutil._ntuple_diskusage(total, used, free)
+
+
+# -- a database made by mbharvest 0.1.0 --
+
+FIXTURE_DB = Path(__file__).parent / "fixtures" / "db" / "mbharvest-0.1.0.db"
+
+
+def all_rows(path: Path) -> dict[str, list]:
+    with sqlite3.connect(path) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT LIKE '%_fts%' AND name != 'dump_import'")]
+        return {table: sorted(conn.execute(f"SELECT * FROM [{table}]").fetchall(), key=repr) for table in tables}
+
+
+# Values whose stored form a migration changes on purpose: 0007 declares label_code TEXT.
+CONVERTED = {("label", "label_code"): lambda value: None if value is None else str(value)}
+
+
+def rows_as_upgraded(before: Path, after: Path) -> tuple[dict, dict]:
+    """Every table of `before` as it must read after an upgrade (converted
+    columns converted), beside the same columns read from `after`: columns a
+    migration added are left out of the comparison, none may be lost."""
+    old_rows, new_rows = {}, {}
+    with sqlite3.connect(before) as old, sqlite3.connect(after) as new:
+        tables = [row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                                "NOT LIKE '%_fts%' AND name NOT IN ('dump_import', 'bulk_load', "
+                                                "'_sqlite_migrations')")]
+        for table in tables:
+            columns = [row[1] for row in old.execute(f"PRAGMA table_info([{table}])")]
+            listed = ", ".join(f"[{c}]" for c in columns)
+            convert = [CONVERTED.get((table, c), lambda value: value) for c in columns]
+            old_rows[table] = sorted((tuple(f(v) for f, v in zip(convert, row))
+                                      for row in old.execute(f"SELECT {listed} FROM [{table}]")), key=repr)
+            new_rows[table] = sorted(new.execute(f"SELECT {listed} FROM [{table}]").fetchall(), key=repr)
+    return old_rows, new_rows
+
+
+def test_a_0_1_0_database_left_mid_bulk_load_opens_whole_and_a_newer_dump_merges_into_it(tmp_path, run):
+    path = tmp_path / "mb.db"
+    shutil.copy(FIXTURE_DB, path)
+    fresh = tmp_path / "fresh.db"
+    open_db(fresh).conn.close()
+    before = all_rows(path)
+    original = tmp_path / "original.db"
+    shutil.copy(FIXTURE_DB, original)
+    # as 0.1.0 left an import killed mid-load: indexes and full-text triggers dropped, recorded in bulk_load
+    with sqlite3.connect(path) as conn:
+        dropped = conn.execute("SELECT name, type, tbl_name, sql FROM sqlite_master WHERE tbl_name IN "
+                               "('recording', 'artist') AND type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall()
+        for name, kind, table, sql in dropped:
+            conn.execute("INSERT INTO bulk_load (name, type, table_name, sql, pid, started_at) "
+                         "VALUES (?, ?, ?, ?, ?, '2026-11-30T20:00:00Z')", [name, kind, table, sql, 2 ** 22 + 7])
+            conn.execute(f'DROP {kind.upper()} "{name}"')
+    assert len(dropped) >= 6
+    db = open_db(path)
+    assert {o for o in schema_objects(path) if o[2] != "_sqlite_migrations"} == {
+        o for o in schema_objects(fresh) if o[2] != "_sqlite_migrations"}
+    after = all_rows(path)
+    expected, upgraded = rows_as_upgraded(original, path)
+    assert upgraded == expected and sum(map(len, expected.values())) > 1000
+    assert after["bulk_load"] == []
+    title = db.execute("SELECT title FROM recording LIMIT 1").fetchone()[0]
+    assert fts_ids(db, title)
+    assert db.execute("SELECT entity_type, lines_committed, lines_staged, status FROM dump_import "
+                      "ORDER BY entity_type").fetchall() == [("artist", 2, 2, "complete"),
+                                                             ("recording", 100, 100, "complete")]
+    db.conn.close()
+    # a dump import into the upgraded database: what it carries is new, the rest stays
+    docs = bodies(RECORDING_BODIES)
+    result = run(write_archive(tmp_path / "recording.tar.xz", "recording", [line_of(d) for d in docs]))
+    assert result.exit_code == 0, result.output
+    db = db_of(tmp_path)
+    assert {d["id"] for d in docs} <= ids(db, "recording")
+    assert ids(db, "recording") >= {row[0] for row in before["recording"]}
+    assert db.execute("SELECT count(*) FROM tag").fetchone()[0] == len(before["tag"])
+
+
+def test_open_db_leaves_a_live_0_1_0_bulk_load_alone(tmp_path):
+    """A reader opening the database while a 0.1.0 import bulk-loads must not
     rebuild the indexes under it; once that process is gone, it does."""
     path = tmp_path / "mb.db"
     open_db(path).conn.close()
@@ -498,6 +687,13 @@ def test_open_db_leaves_a_live_bulk_load_alone(tmp_path):
         holder.wait()
     open_db(path).conn.close()
     assert schema_objects(path) == expected
+
+
+def fts_ids(db, title: str) -> set:
+    phrase = '"' + title.replace('"', '""') + '"'
+    return {row[0] for row in db.execute(
+        "SELECT r.id FROM recording_fts JOIN recording r ON r.rowid = recording_fts.rowid "
+        "WHERE recording_fts MATCH ?", [phrase]).fetchall()}
 
 
 # -- bad input --

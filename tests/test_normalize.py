@@ -87,7 +87,7 @@ def test_release_lookup_with_isrcs_on_every_track():
     assert out.rows["release_label"] == [{"release_id": release["id"],
                                          "label_id": "a8bea33e-67af-424a-a734-898e2dc437ed",
                                          "catalog_number": "5052498646524"}]
-    assert rows_by_id(out, "label")["a8bea33e-67af-424a-a734-898e2dc437ed"]["label_code"] == 2648
+    assert rows_by_id(out, "label")["a8bea33e-67af-424a-a734-898e2dc437ed"]["label_code"] == "2648"
     assert rows_by_id(out, "release_group")["05ce100c-eddf-4967-8d7e-33fc0883fe39"]["primary_type"] == "Album"
     assert out.invalid_isrcs == []
 

@@ -6,6 +6,7 @@ sequence of writes, the views must say what their definitions promise, and
 DuckDB's SQLite scanner must read every view and table as SQLite does.
 """
 
+import json
 import re
 import shutil
 import sqlite3
@@ -139,10 +140,22 @@ def test_summaries_equal_a_recount_after_any_writes(tmp_path, ops):
         db.close()
 
 
-def test_a_bulk_load_recounts_when_it_finishes(tmp_path):
+def start_0_1_0_bulk_load(db, tables: list[str]) -> None:
+    """What mbharvest 0.1.0's import did to empty tables before loading them:
+    their secondary indexes and triggers dropped, each recorded in bulk_load."""
+    marks = ", ".join("?" for _ in tables)
+    for name, kind, table, sql in db.execute(
+            f"SELECT name, type, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ({marks}) "
+            "AND type IN ('index', 'trigger') AND sql IS NOT NULL", tables).fetchall():
+        db.execute("INSERT INTO bulk_load (name, type, table_name, sql, pid, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   [name, kind, table, sql, 999_999_999, "2026-01-01T00:00:00Z"])
+        db.execute(f'DROP {kind.upper()} "{name}"')
+
+
+def test_a_bulk_load_left_by_0_1_0_recounts_when_it_finishes(tmp_path):
     db = store.open_db(tmp_path / "bulk.db")
     with db.atomic():
-        store.start_bulk_load(db, ["recording", "recording_isrc"], "2026-01-01T00:00:00Z")
+        start_0_1_0_bulk_load(db, ["recording", "recording_isrc"])
         for i, rid in enumerate(RECORDING_IDS):  # written while the summary triggers are gone
             body = {"id": rid, "title": "T", "length": 60_000 * (i + 1), "isrcs": ISRCS[i:i + 2]}
             store.save(db, normalize_entity("recording", body), source="dump", fetched_at="2026-01-01T00:00:00Z")
@@ -155,6 +168,34 @@ def test_a_bulk_load_recounts_when_it_finishes(tmp_path):
     with db.atomic():  # and the triggers are back
         db.execute("UPDATE recording SET gone_at = NULL WHERE id = ?", [RECORDING_IDS[0]])
     assert summaries(db.conn) == truth(db.conn)
+    db.close()
+
+
+def test_a_dump_import_leaves_the_summaries_equal_to_a_recount(tmp_path):
+    """Tables a dump import builds beside and swaps in never fire the summary
+    triggers (recounted at the swap); tables it merges in place do fire them."""
+    from benchmarks.release_dump import ReleaseDump
+    from harvester.dumps import ImportOptions, import_dumps
+
+    def lines(name: str, docs: list[dict]) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"".join(json.dumps(doc).encode() + b"\n" for doc in docs))
+        return path
+
+    releases = list(ReleaseDump(150, seed=5).documents())
+    db = store.open_db(tmp_path / "imported.db")
+    import_dumps(db, [lines("release.jsonl", releases)], ImportOptions(entity_type="release",
+                                                                      timestamp="2025-11-22T00:00:52Z"))
+    imported = summaries(db.conn)
+    assert imported == truth(db.conn) and sum(imported["summary_recording_length"].values()) > 500
+    nested = [track["recording"] for release in releases for medium in release["media"]
+              for track in medium["tracks"]][:5]
+    changed = [{**recording, "length": 3_600_000 + n, "isrcs": [f"GBAAA26{n:05d}"]}
+               for n, recording in enumerate(nested)]  # an hour long each, with a new ISRC
+    import_dumps(db, [lines("recording.jsonl", changed)], ImportOptions(entity_type="recording",
+                                                                        timestamp="2025-11-26T00:00:48Z"))
+    assert summaries(db.conn) == truth(db.conn)
+    assert summaries(db.conn)["summary_recording_length"][(720,)] == len({r["id"] for r in changed})
     db.close()
 
 

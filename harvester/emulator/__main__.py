@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
 from harvester.emulator.corpus import Corpus, documents_in_folder
 from harvester.emulator.generate import generate_corpus
 from harvester.emulator.server import FAULT_KINDS, Emulator
+from harvester.emulator.serving import serve_until_stopped
 
 
 def parse_faults(specs: list[str]) -> dict[int, str]:
@@ -45,13 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus = generate_corpus(args.seed, artists=args.artists)
     emulator = Emulator(corpus, rate=args.rate, faults=parse_faults(args.fault), slow_seconds=args.slow_seconds,
                         log_path=args.log, host=args.host, port=args.port, shift=args.shift)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(emulator.url, flush=True)
-    try:
-        emulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_stopped(emulator, emulator.url)
 
 
 if __name__ == "__main__":

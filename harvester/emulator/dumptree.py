@@ -33,7 +33,6 @@ import io
 import json
 import random
 import re
-import signal
 import socket
 import sys
 import tarfile
@@ -41,7 +40,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -49,6 +48,7 @@ from harvester.emulator.corpus import Corpus, Doc, credited_artists, medium_trac
 from harvester.emulator.exchange import Headers, Reply, Request
 from harvester.emulator.generate import generate_corpus
 from harvester.emulator.render import Renderer
+from harvester.emulator.serving import LocalServer, serve_until_stopped
 
 ROOT = "/pub/musicbrainz/data/json-dumps"
 # The entity types an emulator corpus holds, in the order the server lists them.
@@ -381,7 +381,7 @@ def answer(tree: DumpTree, request: Request, *, ignore_range: bool = False) -> R
                  (("Accept-Ranges", "bytes"), ("Content-Range", f"bytes {start}-{end}/{len(data)}")), SERVER)
 
 
-class DumpServer:
+class DumpServer(LocalServer):
     """Serves a DumpTree at `<url>` (= http://host:port/pub/musicbrainz/data/json-dumps)
     with what a test of downloads needs beyond `answer`: bodies sent at a set
     pace, connections dropped mid-body, and a log of each request's Range
@@ -393,6 +393,8 @@ class DumpServer:
     N), `500`, or `drop` (the headers and half the body, then the connection
     closes). Settings may be changed while it runs."""
 
+    thread_name = "dump-server"
+
     def __init__(self, tree: DumpTree, *, rate_bytes: float | None = None, ignore_range: bool = False,
                  faults: Mapping[int, str] | None = None, host: str = "127.0.0.1", port: int = 0):
         self.tree = tree
@@ -403,45 +405,17 @@ class DumpServer:
         self.lock = threading.Lock()
         self.active = 0
         self.most_active = 0
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
-        self.server.handle_error = lambda request, address: None  # a client hanging up is not news
-        self.thread: threading.Thread | None = None
+        self.listen(_handler(self), host, port)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{ROOT}"
+        return self.base_url + ROOT
 
     @property
     def requests(self) -> list[dict[str, Any]]:
         """A copy of the log: n, method, path (under the root), range, user_agent, status, bytes (body sent)."""
         with self.lock:
             return [dict(entry) for entry in self.log]
-
-    def start(self) -> "DumpServer":
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="dump-server", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self.thread:
-            self.thread.join(timeout=5)
-
-    def __enter__(self) -> "DumpServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def serve_forever(self) -> None:
-        try:
-            self.server.serve_forever()
-        finally:
-            self.server.server_close()
 
     def reply(self, number: int, request: Request) -> Reply:
         fault = self.faults.get(number, "")
@@ -546,13 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         tree.publish(evolve(corpus, args.seed)[0], args.second)
     server = DumpServer(tree, rate_bytes=args.rate_bytes, ignore_range=args.ignore_range, host=args.host,
                         port=args.port)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(server.url, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_stopped(server, server.url)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from harvester.emulator.corpus import Corpus
 from harvester.emulator.exchange import App, Reply, Request, json_reply
+from harvester.emulator.serving import LocalServer
 from harvester.emulator.ws2 import WS2App, error_reply
 
 PROXY = "openresty"
@@ -118,7 +119,7 @@ class RequestLog:
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-class Emulator:
+class Emulator(LocalServer):
     """A MusicBrainz-like server on 127.0.0.1 (port 0: any free port): WS/2 over ``corpus`` at /ws/2/.
 
     rate: requests per second allowed per client IP (0 = unlimited, as a
@@ -127,6 +128,8 @@ class Emulator:
     stalls (make it longer than the client's read timeout); shift: items a
     browse moves between its first and later pages (see ``ws2.py``); apps:
     more applications by path prefix."""
+
+    thread_name = "ws2-emulator"
 
     def __init__(self, corpus: Corpus, *, rate: float = 0.0, faults: Mapping[int, str] | None = None,
                  slow_seconds: float = 2.0, tolerance: float = 0.05, log_path: Path | str | None = None,
@@ -140,10 +143,7 @@ class Emulator:
         self.apps: dict[str, App] = {"/ws/2/": WS2App(corpus, shift=shift)}
         for prefix, app in (apps or {}).items():
             self.mount(prefix, app)
-        self.server = ThreadingHTTPServer((host, port), make_handler(self))
-        self.server.daemon_threads = True
-        self.server.handle_error = lambda request, address: None  # a client hanging up is not news
-        self.thread: threading.Thread | None = None
+        self.listen(make_handler(self), host, port)
 
     def mount(self, prefix: str, app: App) -> None:
         """Answer requests whose path starts with ``prefix`` with ``app`` (the longest prefix wins)."""
@@ -162,8 +162,7 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -171,33 +170,8 @@ class Emulator:
         with self.log.lock:
             return list(self.log.entries)
 
-    def start(self) -> "Emulator":
-        # corpus indexes are built now, so the first request is not slow
-        self.corpus.index
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="ws2-emulator", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self.thread:
-            self.thread.join(timeout=5)
-
-    def __enter__(self) -> "Emulator":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread (the command-line entry point)."""
-        self.corpus.index
-        try:
-            self.server.serve_forever()
-        finally:
-            self.server.server_close()
+    def prepare(self) -> None:
+        self.corpus.index  # built now, so the first request is not slow
 
 
 def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:

@@ -317,13 +317,17 @@ TABLES: dict[str, Table] = {
     "dump_import": Table("Internal: where each dump file's import stands (the resume position).", _columns(
         entity_type=("TEXT", "Entity type of the dump file."), dump_timestamp=("TIMESTAMP", "The dump's TIMESTAMP."),
         size_bytes=("INTEGER", "Size of the dump file."), path=("TEXT", "Path it was read from."),
-        status=("TEXT", "running, finished or failed."),
-        lines_committed=("INTEGER", "Lines whose rows are committed (where a resumed import starts)."),
+        status=("TEXT", "running, partial (stopped at a budget), complete or failed."),
+        lines_committed=("INTEGER", "Lines whose rows are merged into the tables."),
         lines_skipped=("INTEGER", "Bad lines skipped."), entities_written=("INTEGER", "Entities written."),
         started_at=("TIMESTAMP", "Start."), updated_at=("TIMESTAMP", "Last commit."),
-        finished_at=("TIMESTAMP", "When it finished.")), kind=INTERNAL),
-    "bulk_load": Table("Internal: indexes and triggers a running dump import dropped, with their SQL (rebuilt by "
-                       "the next open when the import died).", _columns(
+        finished_at=("TIMESTAMP", "When it finished."),
+        lines_staged=("INTEGER", "Lines whose rows are staged beside the database (where a resumed import "
+                                 "starts reading)."),
+        stage=("JSON", "The staged chunks waiting for the merge (files, sizes, lines)."),
+        changes=("JSON", "What the merge did per table: new, updated, unchanged, deleted rows.")), kind=INTERNAL),
+    "bulk_load": Table("Internal: indexes and triggers that an import by mbharvest 0.1.0 dropped, with their SQL "
+                       "(rebuilt by the next open when that import died).", _columns(
                            name=("TEXT", "Index or trigger name."), type=("TEXT", "index or trigger."),
                            table_name=("TEXT", "Its table."), sql=("TEXT", "The SQL that recreates it."),
                            pid=("INTEGER", "Process of the import."), started_at=("TIMESTAMP", "When it was dropped.")),

@@ -78,12 +78,16 @@ def read_bool(value: Any, key: str) -> int | None:
     raise ShapeError(f"{key} should be true or false, not {type(value).__name__}")
 
 
-def read_code(value: Any, key: str) -> int | str | None:
-    """Label codes are numbers (LC 2648 -> 2648); old data also holds text."""
+def read_code(value: Any, key: str) -> str | None:
+    """A label code as text, the type of its column (label_code is TEXT since
+    migration 0007): codes are numbers (LC 2648 -> '2648'), old data also
+    holds text ('SPREC'). Giving the column's own type lets an import tell an
+    unchanged row from a changed one."""
     try:
-        return read_int(value, key)
+        number = read_int(value, key)
     except ShapeError:
         return read_text(value, key)
+    return None if number is None else str(number)
 
 
 def read_date(value: Any, key: str) -> str | None:

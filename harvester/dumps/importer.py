@@ -1,0 +1,676 @@
+"""Import the MusicBrainz JSON data dumps: staged while read, merged once.
+
+Every line goes through the same normalizer and CC0 filter as an API
+response. An import has two steps, so that what a line costs does not
+depend on how large the database already is:
+
+1. Staging (staging.py): the lines' rows are buffered, sorted in memory a
+   chunk at a time and written as compressed sorted runs to a staging folder
+   (`--temp-dir`, by default `<database>.import/` beside the database). Each
+   chunk is fsynced, then recorded with the position after its last line in
+   `dump_import` (`lines_staged`, `stage`): an interrupted import resumes
+   after its last chunk (a compressed stream cannot seek, so the lines before
+   are read again and skipped without being parsed).
+2. Merge (merge.py): once the last line is staged, every table's runs are
+   merged in key order into the database in one transaction, together with
+   the `dump_import` row saying `complete`. Readers see the old state or the
+   new one; a merge that dies is rolled back and done again by the next run.
+
+A dump stopped by a malformed line (without --skip-bad-lines) or a truncated
+archive has the lines before it merged (as a partial merge; the status says
+`failed`), so nothing read is lost; a rerun continues after them.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import orjson
+import sqlite_utils
+
+from harvester import ledger
+from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
+from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time, entity_of_file,
+                                     is_archive, is_stream, open_raw)
+from harvester.dumps.runs import Section
+from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
+from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
+from harvester.normalize import ENTITY_TYPES, TABLE_OF, normalize_entity
+from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
+from harvester.views import rebuild_summaries
+
+# A chunk closes at whichever comes first: its share of the memory budget
+# (see MEMORY_SHARES), `--batch-size` lines when given, or BATCH_SECONDS.
+# An interrupted import loses at most the chunk it was reading.
+BATCH_LINES = None
+BATCH_SECONDS = 30.0
+BAD_LINES_LISTED = 5
+PROGRESS_SECONDS = 0.5
+DEFAULT_MEMORY_MB = 2048
+# How the memory budget is shared (measured: benchmarks/README.md). Staging:
+# the rows of the chunk being read, and for a while those of the chunk being
+# written; the repeat filter. Merge: SQLite's page cache, and as much again
+# for its sorts when it builds indexes. Python keeps most of what staging
+# freed, so the shares add up to about three quarters of the budget.
+MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
+# Disk needed, per byte of JSON lines (measured on release lines; see
+# benchmarks/README.md): the staged runs, and what the merge adds to the
+# database (its WAL holds as much again until the merge commits).
+STAGED_PER_BYTE = 0.06
+DATABASE_PER_BYTE = 0.35
+ENTITY_TABLES = frozenset(TABLE_OF.values())
+# A table rebuilt beside its old self commits every quarter of the memory
+# budget's worth of rows (about ROW_BYTES each), at least WINDOW_ROWS: the WAL
+# stays that small, checkpointed after each commit.
+ROW_BYTES = 200
+WINDOW_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an import stands, for a progress display."""
+
+    path: Path
+    entity_type: str
+    bytes_read: int
+    bytes_total: int
+    lines: int
+    lines_this_run: int
+    seconds: float
+    phase: str = "staging"  # staging, then merging
+    detail: str = ""
+
+
+@dataclass
+class DumpResult:
+    """What importing one dump file did."""
+
+    path: Path
+    entity_type: str
+    source: str
+    status: str  # complete, partial, already-imported
+    lines_read: int = 0
+    lines_resumed_past: int = 0
+    lines_normalized: int = 0
+    entities_written: int = 0
+    bad_lines: int = 0
+    first_bad_lines: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    merge_seconds: float = 0.0
+    changes: dict[str, TableChanges] = field(default_factory=dict)  # per table, from the merge
+
+    def entity_changes(self) -> TableChanges:
+        """New, updated and unchanged rows of the entity tables (artist ... recording)."""
+        total = TableChanges()
+        for table, changes in self.changes.items():
+            if table in ENTITY_TABLES:
+                total.new += changes.new
+                total.updated += changes.updated
+                total.unchanged += changes.unchanged
+                total.deleted += changes.deleted
+        return total
+
+    def summary(self) -> str:
+        rate = self.lines_normalized / self.seconds if self.seconds > 0 else 0.0
+        text = (f"{self.path}: {self.entity_type} {self.source}: {self.status}; "
+                f"{self.lines_normalized:,} lines imported in {self.seconds:.1f} s ({rate:,.0f}/s"
+                f"{f', merge {self.merge_seconds:.1f} s' if self.merge_seconds else ''}), "
+                f"{self.entities_written:,} entities written")
+        if self.changes:
+            total = self.entity_changes()
+            text += f" ({total.new:,} new, {total.updated:,} updated, {total.unchanged:,} unchanged)"
+        if self.lines_resumed_past:
+            text += f", resumed after line {self.lines_resumed_past:,}"
+        if self.bad_lines:
+            text += f", {self.skipped_text()}"
+        return text
+
+    def skipped_text(self) -> str:
+        first = ", ".join(str(n) for n in self.first_bad_lines)
+        return f"{self.bad_lines:,} bad lines skipped (first: line {first})"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    entity_type: str | None = None
+    timestamp: str | None = None
+    supplementary: bool = False
+    keep_documents: bool = False
+    skip_bad_lines: bool = False
+    batch_lines: int | None = BATCH_LINES
+    batch_seconds: float = BATCH_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    temp_dir: Path | None = None
+
+
+def check_paths(paths: list[Path], options: ImportOptions) -> None:
+    """Refuse bad usage before any import starts."""
+    if options.entity_type is not None and options.entity_type not in ENTITY_TYPES:
+        raise UsageError(f"unknown entity type {options.entity_type!r} (known: {', '.join(ENTITY_TYPES)})")
+    if options.timestamp is not None:
+        dump_time(options.timestamp, what="--timestamp")
+    if options.batch_lines is not None and options.batch_lines < 1:
+        raise UsageError("the batch size must be at least 1 line")
+    if options.memory_mb < 64:
+        raise UsageError("--memory must be at least 64 MB")
+    for path in paths:
+        if is_stream(path):
+            continue
+        if not path.exists():
+            raise UsageError(f"{path}: no such file")
+        if not path.is_file():
+            raise UsageError(f"{path}: not a file")
+        if not is_archive(path):
+            entity_of_file(path, options.entity_type)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """JSON documents are trees, freed by reference counting; the cyclic
+    collector would rescan every staged row thousands of times per chunk
+    (it halves the import rate), so it rests during the import."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _database_file(db: sqlite_utils.Database) -> Path | None:
+    name = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(name) if name else None
+
+
+def staging_root(db: sqlite_utils.Database, options: ImportOptions) -> Path:
+    """Where staged runs go: --temp-dir, else `<database>.import/` beside it."""
+    if options.temp_dir is not None:
+        return Path(options.temp_dir)
+    path = _database_file(db)
+    if path is None:
+        raise UsageError("an in-memory database needs a --temp-dir for its staged runs")
+    return path.with_name(path.name + ".import")
+
+
+@dataclass
+class _Stage:
+    """A dump's staged chunks and where reading them stopped (dump_import.stage)."""
+
+    folder: Path
+    lines: int = 0
+    skipped: int = 0
+    chunks: list[dict[str, Section]] = field(default_factory=list)
+    column_sets: ColumnSets = field(default_factory=lambda: ColumnSets(_keys()))
+    counts: StageCounts = field(default_factory=StageCounts)
+    built: dict[str, dict] = field(default_factory=dict)  # tables rebuilt beside, waiting for the swap: changes
+
+    def as_json(self) -> str:
+        return json.dumps({
+            "version": 1, "folder": str(self.folder), "lines": self.lines, "skipped": self.skipped,
+            "chunks": [{stream: section.as_json() for stream, section in chunk.items()} for chunk in self.chunks],
+            "column_sets": self.column_sets.as_json(), "partial": self.counts.partial,
+            "rows": self.counts.rows, "repeats": self.counts.repeats, "sets": self.counts.sets, "built": self.built})
+
+    @classmethod
+    def from_json(cls, text: str) -> "_Stage":
+        value = json.loads(text)
+        folder = Path(value["folder"])
+        return cls(folder, value["lines"], value["skipped"],
+                   [{stream: Section.from_json(folder, section) for stream, section in chunk.items()}
+                    for chunk in value["chunks"]],
+                   ColumnSets.from_json(_keys(), value["column_sets"]),
+                   StageCounts(value["rows"], value["repeats"], value["sets"], value["partial"]), value["built"])
+
+    def intact(self) -> bool:
+        """Every chunk it names is on disk, at least as long as its sections."""
+        for chunk in self.chunks:
+            for section in chunk.values():
+                try:
+                    if section.path.stat().st_size < section.offset + section.length:
+                        return False
+                except OSError:
+                    return False
+        return True
+
+    def files(self) -> set[Path]:
+        return {section.path for chunk in self.chunks for section in chunk.values()}
+
+
+def _keys() -> dict[str, tuple[str, ...]]:
+    return {table: (key,) if isinstance(key, str) else tuple(key) for table, key in PRIMARY_KEYS.items()}
+
+
+_STATE_COLUMNS = ("status", "lines_committed", "lines_skipped", "lines_staged", "entities_written", "stage")
+
+
+def _import_state(db: sqlite_utils.Database, key: dict) -> dict | None:
+    row = db.execute(
+        f"SELECT {', '.join(_STATE_COLUMNS)} FROM dump_import "
+        "WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
+        (key["entity_type"], key["dump_timestamp"], key["size_bytes"])).fetchone()
+    return None if row is None else dict(zip(_STATE_COLUMNS, row))
+
+
+def _stage_name(key: dict) -> str:
+    stamp = key["dump_timestamp"].replace(":", "").replace("-", "")
+    return f"{key['entity_type']}-{stamp}-{key['size_bytes']}"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def check_space(folder: Path, db_path: Path | None, line_bytes: int) -> None:
+    """Refuse to start an import that will not fit: the staged runs in
+    `folder`, and the database's growth twice over (its WAL holds the new
+    pages until the merge commits)."""
+    staged = int(line_bytes * STAGED_PER_BYTE)
+    growth = int(line_bytes * DATABASE_PER_BYTE)
+    needs: dict[int, tuple[Path, int]] = {}
+    for where, needed in ((folder, staged), (db_path.parent if db_path else None, 2 * growth)):
+        if where is None:
+            continue
+        probe = where
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        device = probe.stat().st_dev
+        known = needs.get(device, (probe, 0))
+        needs[device] = (known[0], known[1] + needed)
+    for where, needed in needs.values():
+        free = _free_bytes(where)
+        if free is not None and free < needed:
+            raise DumpError(f"{where}: this import needs about {needed / 1e9:,.1f} GB of free disk there, "
+                            f"{free / 1e9:,.1f} GB are free (staged runs: about {staged / 1e9:,.1f} GB, in "
+                            f"--temp-dir; the database grows by about {growth / 1e9:,.1f} GB, and its WAL "
+                            f"holds as much again until the merge commits)")
+
+
+class _Import:
+    """Stages one dump part's lines, then merges them."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, part: _Part, options: ImportOptions, key: dict,
+                 result: DumpResult, state: dict | None, root: Path):
+        self.db, self.path, self.part, self.options = db, path, part, options
+        self.key, self.result = key, result
+        self.stamp = {"fetched_at": part.dump_time, "source": f"dump:{part.dump_time}"}
+        self.stage = self._restore(state, root / _stage_name(key))
+        budget = options.memory_mb << 20
+        self.chunk_bytes = int(budget * MEMORY_SHARES["chunk"])
+        self.stager = Stager(_keys(), self.stage.column_sets, int(budget * MEMORY_SHARES["filter"]) //
+                             FILTER_ENTRY_BYTES, self.stage.counts)
+        self.writer = ChunkWriter()
+        self.committed = state["lines_committed"] if state else 0
+        self.skipped_before = self.stage.skipped
+        self.chunk_number = len(self.stage.chunks)
+
+    def _restore(self, state: dict | None, folder: Path) -> _Stage:
+        """The staged chunks of an earlier run of this import, if they are all
+        there; otherwise a fresh stage starting after the lines already merged.
+        Files of the folder that no chunk names (a chunk cut short) are removed."""
+        stage = None
+        if state and state["stage"]:
+            stage = _Stage.from_json(state["stage"])  # where it was staged, whatever --temp-dir says now
+            if not stage.intact():
+                stage = None
+        if stage is None:
+            stage = _Stage(folder, lines=state["lines_committed"] if state else 0,
+                           skipped=state["lines_skipped"] if state else 0)
+        stage.folder.mkdir(parents=True, exist_ok=True)
+        keep = stage.files()
+        for leftover in stage.folder.iterdir():
+            if leftover not in keep:
+                leftover.unlink()
+        return stage
+
+    def _save(self, status: str) -> None:
+        now = utc_now()
+        key = self.key
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO dump_import (entity_type, dump_timestamp, size_bytes, path, status, lines_committed, "
+                "lines_skipped, lines_staged, entities_written, stage, started_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
+                "ON CONFLICT (entity_type, dump_timestamp, size_bytes) DO UPDATE SET path = excluded.path, "
+                "status = excluded.status, lines_skipped = excluded.lines_skipped, "
+                "lines_staged = excluded.lines_staged, stage = excluded.stage, updated_at = excluded.updated_at",
+                [key["entity_type"], key["dump_timestamp"], key["size_bytes"], str(self.path), status,
+                 self.committed, self.stage.skipped, self.stage.lines, self.stage.as_json(), now, now])
+
+    # -- staging --
+
+    def run(self, stop_at: float | None, progress: Callable[[int, int], None] | None,
+            merging: Callable[[str], None] | None) -> bool:
+        """Stage the lines after the staged ones, then merge; True when the
+        dump is imported, False when stopped at the budget (after a chunk)."""
+        self._save("running")
+        try:
+            finished = self._read(stop_at, progress)
+        finally:
+            self.writer.wait()
+        if not finished:
+            self._save("partial")
+            return False
+        self.merge("complete", merging)
+        return True
+
+    def _read(self, stop_at: float | None, progress: Callable[[int, int], None] | None) -> bool:
+        entity_type, options, result, stager = self.part.entity_type, self.options, self.result, self.stager
+        lines = _readable(self.part.lines)
+        position = 0
+        try:
+            for _ in itertools.islice(lines, self.stage.lines):
+                position += 1
+            result.lines_resumed_past = position
+            in_chunk, chunk_started = 0, time.monotonic()
+            reported = chunk_started
+            for line in lines:
+                position += 1
+                if progress is not None and not position % 256 and time.monotonic() - reported >= PROGRESS_SECONDS:
+                    reported = time.monotonic()
+                    result.lines_read = position
+                    progress(position, result.lines_normalized)
+                if line.strip():
+                    try:
+                        normalized = normalize_entity(entity_type, orjson.loads(line),
+                                                      supplementary=options.supplementary,
+                                                      keep_document=options.keep_documents)
+                    except (ValueError, NormalizeError) as exc:
+                        self._bad_line(position, _describe_bad_line(exc))
+                        continue
+                    try:
+                        stager.add(position, normalized, len(line))
+                    except ValueError as exc:
+                        self._bad_line(position, str(exc))
+                        continue
+                    result.lines_normalized += 1
+                in_chunk += 1
+                if (stager.memory() >= self.chunk_bytes
+                        or (options.batch_lines is not None and in_chunk >= options.batch_lines)
+                        or time.monotonic() - chunk_started >= options.batch_seconds):
+                    self._chunk(position)
+                    result.lines_read = position
+                    if progress is not None:
+                        progress(position, result.lines_normalized)
+                    if stop_at is not None and time.monotonic() >= stop_at:
+                        return False
+                    in_chunk, chunk_started = 0, time.monotonic()
+        except _Unreadable as exc:
+            self._fail(max(position, self.stage.lines),
+                       f"{self.path}: the archive is truncated or corrupt after line {position:,} ({exc}); "
+                       f"every line before it is saved")
+        result.lines_read = position
+        self._chunk(position)
+        return True
+
+    def _chunk(self, position: int) -> None:
+        """Write what is buffered as a chunk; the position moves once it is on disk."""
+        buffers = self.stager.take()
+        skipped = self.skipped_before + self.result.bad_lines
+
+        def recorded(sections: dict[str, Section]) -> None:
+            if sections:
+                self.stage.chunks.append(sections)
+            self.stage.lines = position
+            self.stage.skipped = skipped
+            self._save("running")
+
+        self.chunk_number += 1
+        path = self.stage.folder / f"chunk-{self.chunk_number:06d}.run" if buffers else None
+        self.writer.submit(path, buffers, recorded)
+
+    def _bad_line(self, number: int, message: str) -> None:
+        """Pass over a bad line, or merge the lines before it and stop."""
+        if not self.options.skip_bad_lines:
+            self._fail(number - 1, f"{self.path}: line {number}: {message} (every line before it is saved; "
+                                   f"--skip-bad-lines passes over such lines)")
+        self.result.bad_lines += 1
+        if len(self.result.first_bad_lines) < BAD_LINES_LISTED:
+            self.result.first_bad_lines.append(number)
+
+    def _fail(self, position: int, message: str) -> None:
+        """Merge the lines staged before `position`, mark the import failed, raise."""
+        self._chunk(position)
+        self.writer.wait()
+        self.merge("failed", None)
+        raise DumpError(message)
+
+    # -- merge --
+
+    @contextmanager
+    def _failed_if_raising(self) -> Iterator[None]:
+        """A merge that fails is rolled back; the import's row then says failed
+        (when the database still takes a write; its stage is kept either way)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self._save("failed")
+            except sqlite3.Error:
+                pass
+            raise
+
+    def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
+        """Every staged chunk into the database and the import's new state.
+
+        Tables rebuilt beside are written first, in transactions of their own
+        (each recorded as built, so a rerun after a kill skips it); then one
+        transaction merges the other tables in place, swaps the rebuilt ones
+        in and says the import is done: readers see all of it or none."""
+        started = time.monotonic()
+        stages = table_stages(self.stage.chunks)
+        db_path = _database_file(self.db)
+        snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
+        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
+        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
+                   for name in ("cache_size", "threads", "legacy_alter_table")}
+        commit_rows = max(WINDOW_ROWS, (self.options.memory_mb << 20) // 4 // ROW_BYTES)
+        try:
+            with self._failed_if_raising():
+                self._merge(stages, snapshot, lookups, commit_rows, status, merging)
+        finally:
+            lookups.close()
+            snapshot.close()
+            self.db.execute("PRAGMA temp_store_directory = ''")
+            for name, value in pragmas.items():
+                self.db.execute(f"PRAGMA {name} = {value}")
+        for chunk in self.stage.folder.glob("chunk-*.run"):
+            chunk.unlink()
+        if status == "complete":
+            shutil.rmtree(self.stage.folder, ignore_errors=True)
+        self.result.merge_seconds += time.monotonic() - started
+
+    def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
+               status: str, merging: Callable[[str], None] | None) -> None:
+        lookups.build(stages, _keys())
+        self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
+        self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
+        self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
+
+        def report(table: str, keys: int) -> None:
+            if merging is not None:
+                merging(f"{table}: {keys:,} keys")
+
+        merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp, self.stage.counts.partial,
+                      lookups, report)
+        order = sorted(stages, key=_table_order)
+        built = self.stage.built
+        for leftover in new_tables(self.db):
+            if leftover[len(NEW_PREFIX):] not in built:
+                self.db.execute(f"DROP TABLE [{leftover}]")
+        present = set(new_tables(self.db))
+        for table in [table for table in built if NEW_PREFIX + table not in present]:
+            del built[table]
+        rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
+        for table in rebuilt:
+            if table not in built:
+                if merging is not None:
+                    merging(f"{table}: building")
+                built[table] = merge.build(stages[table], commit_rows).as_json()
+                self._save("running")
+        self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
+        with write_transaction(self.db):
+            for table in order:
+                if merging is not None:
+                    merging(table)
+                if table in built:
+                    merge.swap(table)
+                    merge.changes[table] = TableChanges(**built[table])
+                else:
+                    merge.table(stages[table])
+            # a table built beside never fired the summary triggers: its summaries are recounted
+            rebuild_summaries(self.db, set(built))
+            merged_stage = _Stage(self.stage.folder, self.stage.lines, self.stage.skipped, [],
+                                  self.stage.column_sets, self.stage.counts)  # what is left: nothing to merge
+            now = utc_now()
+            written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
+            self.db.execute(
+                "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
+                "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
+                "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
+                [status, self.stage.lines, self.stage.lines, self.stage.skipped,
+                 merged_stage.as_json() if status != "complete" else None,
+                 json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
+                 now if status == "complete" else None,
+                 self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
+        self.stage = merged_stage
+        self.committed = self.stage.lines
+        self.result.changes = merge.changes
+        self.result.entities_written += written
+
+
+def _table_order(table: str) -> tuple[int, str]:
+    order = list(PRIMARY_KEYS)
+    return (order.index(table) if table in order else len(order), table)
+
+
+def _describe_bad_line(exc: Exception) -> str:
+    if isinstance(exc, NormalizeError):
+        return str(exc)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    return f"not valid JSON ({exc})"
+
+
+def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *,
+                stop_at: float | None = None, progress: Callable[[Progress], None] | None = None) -> DumpResult:
+    """Import one dump file (archive, bare JSON Lines, FIFO or `-`); resumes
+    where an earlier import of the same dump stopped. `stop_at`
+    (time.monotonic()) stops it cleanly after a chunk with status partial."""
+    path = Path(path)
+    streamed = is_stream(path)
+    size = 0 if streamed else path.stat().st_size
+    started = time.monotonic()
+    raw = open_raw(path)
+    with raw, _open_parts(path, raw, options) as parts, _cyclic_gc_paused():
+        part = next(parts)
+        key = {"entity_type": part.entity_type, "dump_timestamp": part.dump_time, "size_bytes": size}
+        result = DumpResult(path=path, entity_type=part.entity_type, source=f"dump:{part.dump_time}",
+                            status="partial")
+        state = _import_state(db, key)
+        root = staging_root(db, options)
+        if state is not None and state["status"] == "complete":
+            result.status = "already-imported"
+            result.lines_read = state["lines_committed"]
+            shutil.rmtree(root / _stage_name(key), ignore_errors=True)
+            return result
+        importer = _Import(db, path, part, options, key, result, state, root)
+        if part.size is not None and importer.stage.lines == 0:
+            check_space(importer.stage.folder, _database_file(db), part.size)
+
+        def report(lines: int, lines_this_run: int) -> None:
+            if progress is not None:
+                progress(Progress(path, part.entity_type, 0 if streamed else raw.tell(), size, lines,
+                                  lines_this_run, time.monotonic() - started))
+
+        def merging(detail: str) -> None:
+            if progress is not None:
+                progress(Progress(path, part.entity_type, size, size, result.lines_read, result.lines_normalized,
+                                  time.monotonic() - started, "merging", detail))
+
+        try:
+            finished = importer.run(stop_at, report, merging)
+        finally:
+            result.seconds = time.monotonic() - started
+        result.status = "complete" if finished else "partial"
+        return result
+
+
+def _finish_run(db: sqlite_utils.Database, run_id: int, args: dict, results: list[DumpResult], status: str,
+                error: str | None = None) -> None:
+    """Close the ledger row; its args gain the dumps' TIMESTAMPs (the data card cites them)."""
+    stamps = sorted({r.source.removeprefix("dump:") for r in results if r.source.startswith("dump:")})
+    changes = [r.entity_changes() for r in results]
+    with db.atomic():
+        ledger.update_run(db, run_id, finished_at=utc_now(), status=status,
+                          entities_written=sum(r.entities_written for r in results), error=error,
+                          new=sum(c.new for c in changes), updated=sum(c.updated for c in changes),
+                          unchanged=sum(c.unchanged for c in changes),
+                          args=json.dumps({**args, "dump_timestamp": ", ".join(stamps) or None}, sort_keys=True))
+
+
+def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOptions, *,
+                 max_runtime: float | None = None,
+                 progress: Callable[[Progress], None] | None = None,
+                 on_result: Callable[[DumpResult], None] | None = None) -> list[DumpResult]:
+    """Import dump files in order, recorded as one `import-dump` run in the
+    ledger: complete, partial (stopped at --max-runtime; rerun continues) or
+    failed (the error is recorded and raised)."""
+    paths = [Path(p) for p in paths]
+    check_paths(paths, options)
+    stop_at = time.monotonic() + max_runtime if max_runtime is not None else None
+    args = {"paths": [str(p) for p in paths], "entity": options.entity_type,
+            "supplementary": options.supplementary, "keep_documents": options.keep_documents}
+    run_id = ledger.start_run(db, "import-dump", args, utc_now())
+    results: list[DumpResult] = []
+    db_path = _database_file(db) or "the database"
+    try:
+        for path in paths:
+            try:
+                result = import_dump(db, path, options, stop_at=stop_at, progress=progress)
+            except sqlite3.Error as exc:
+                raise DatabaseError(describe_sqlite_error(db_path, exc)) from None
+            except OSError as exc:
+                raise DumpError(f"{path}: {exc.strerror or exc} (staged runs: {staging_root(db, options)})") from None
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if result.status == "partial":
+                break
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+        _finish_run(db, run_id, args, results, "failed", message)
+        raise
+    finally:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
+    complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
+    _finish_run(db, run_id, args, results, "complete" if complete else "partial")
+    return results
+
+
+def format_progress(progress: Progress) -> str:
+    """`recording.tar.xz: 41.2/120.5 MB (34%), 812,000 recording lines, 23,410/s, ETA 0:00:56`."""
+    if progress.phase == "merging":
+        return (f"{progress.path.name}: merging {progress.lines:,} {progress.entity_type} lines into the "
+                f"database{f' ({progress.detail})' if progress.detail else ''}, {progress.seconds:,.0f} s")
+    share = progress.bytes_read / progress.bytes_total if progress.bytes_total else None
+    rate = progress.lines_this_run / progress.seconds if progress.seconds > 0 else 0.0
+    read = (f"{progress.bytes_read / 1e6:,.1f}/{progress.bytes_total / 1e6:,.1f} MB ({share:.0%})"
+            if share is not None else "a stream")
+    text = f"{progress.path.name}: {read}, {progress.lines:,} {progress.entity_type} lines, {rate:,.0f}/s"
+    if share is not None and 0 < share < 1 and progress.seconds > 0:
+        remaining = progress.seconds * (1 - share) / share
+        text += f", ETA {int(remaining // 3600)}:{int(remaining % 3600 // 60):02d}:{int(remaining % 60):02d}"
+    return text

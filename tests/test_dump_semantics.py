@@ -1,0 +1,192 @@
+"""What an import means: the database after `import-dump` equals the truth
+computed from the lines, one after another, by tests/dump_truth.py (plain
+dictionaries, the rules as the README states them), and hand-checked values
+read from the lines themselves.
+
+Covers nested repeats (artists, labels, groups and recordings recurring
+across lines), a poorer nested copy before and after a richer one in one
+dump and across two imports, child sets named by several lines, a newer
+dump of the same catalogue (new / updated / unchanged counts), and the
+supplementary and raw-document tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.release_dump import ReleaseDump
+from harvester.cli import cli
+from harvester.store import open_db
+from tests.conftest import load_ws2
+from tests.dump_truth import apply_dump, changes, copy_state, differences
+
+T1, T2 = "2025-11-22T00:00:52Z", "2025-11-26T00:00:48Z"
+
+
+@pytest.fixture
+def importer(tmp_path, monkeypatch):
+    """import-dump of documents as a JSON Lines file, in-process, outside any config."""
+    import os
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("MBHARVEST_")]:
+        monkeypatch.delenv(var)
+    counter = iter(range(1000))
+
+    def run(entity: str, docs: list[dict], timestamp: str, *options: str):
+        path = tmp_path / f"lines{next(counter)}.jsonl"
+        path.write_bytes(b"".join(json.dumps(d, ensure_ascii=False).encode() + b"\n" for d in docs))
+        result = CliRunner().invoke(cli, ["import-dump", "--db", str(tmp_path / "mb.db"), "--entity", entity,
+                                          "--timestamp", timestamp, str(path), *options])
+        assert result.exit_code == 0, result.output
+        return open_db(tmp_path / "mb.db")
+    return run
+
+
+def credit(artist: dict, name: str | None = None) -> list[dict]:
+    return [{"name": name or artist["name"], "joinphrase": "", "artist": artist}]
+
+
+def release(release_id: str, title: str, artist: dict, tracks: list[tuple[str, str, list[str]]]) -> dict:
+    """A release line: its tracks (id, recording id, ISRCs), credited to `artist`."""
+    return {"id": release_id, "title": title, "artist-credit": credit(artist), "media": [
+        {"position": 1, "format": "CD", "track-count": len(tracks), "tracks": [
+            {"id": track_id, "number": str(n), "position": n, "title": f"{title} {n}", "length": 1000 * n,
+             "artist-credit": credit(artist),
+             "recording": {"id": recording_id, "title": f"{title} {n}", "isrcs": isrcs,
+                           "artist-credit": credit(artist)}}
+            for n, (track_id, recording_id, isrcs) in enumerate(tracks, 1)]}]}
+
+
+def mbid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+# -- a generated catalogue: nested repeats, compilations, editions --
+
+def test_generated_release_dump_equals_the_truth_and_repeats_are_stored_once(importer):
+    docs = list(ReleaseDump(400, seed=3).documents())
+    credited = [c["artist"]["id"] for d in docs for m in d["media"] for t in m["tracks"]
+                for c in t["artist-credit"] + t["recording"]["artist-credit"]]
+    assert len(credited) > 3 * len(set(credited))  # artists recur across lines many times
+    recordings = [t["recording"]["id"] for d in docs for m in d["media"] for t in m["tracks"]]
+    assert len(recordings) > len(set(recordings))  # editions and compilations carry recordings again
+    db = importer("release", docs, T1)
+    truth = apply_dump({}, "release", docs, T1)
+    assert differences(db, truth) == {}
+    assert db.execute("SELECT count(*) FROM artist").fetchone()[0] == len(set(credited) | {
+        c["artist"]["id"] for d in docs for c in d["artist-credit"] + d["release-group"]["artist-credit"]})
+    for table in ("recording", "release", "artist", "label", "release_group"):
+        db.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('integrity-check')")
+
+
+def test_a_newer_dump_into_the_populated_database_equals_the_truth_and_counts_its_changes(importer):
+    first = list(ReleaseDump(300, seed=5, edition=1).documents())
+    second = list(ReleaseDump(300, seed=5, edition=2).documents())
+    gone = {d["id"] for d in first} - {d["id"] for d in second}
+    added = {d["id"] for d in second} - {d["id"] for d in first}
+    assert gone and added
+    importer("release", first, T1)
+    before = apply_dump({}, "release", first, T1)
+    after = apply_dump(copy_state(before), "release", second, T2)
+    db = importer("release", second, T2)
+    assert differences(db, after) == {}
+    counted = json.loads(db.execute("SELECT changes FROM dump_import WHERE dump_timestamp = ?", [T2]).fetchone()[0])
+    expected = changes(before, after, f"dump:{T2}")
+    assert counted == {table: expected[table] for table in counted}
+    assert counted["release"]["new"] == len(added) and counted["release"]["updated"] > 0
+    # releases the newer dump no longer carries are left as they were (no tombstones in dumps)
+    assert {row[0] for row in db.execute("SELECT id FROM release WHERE source = ?", [f"dump:{T1}"])} == gone
+    run = db.execute("SELECT new, updated, unchanged FROM harvest_run ORDER BY id DESC LIMIT 1").fetchone()
+    entity_tables = ("artist", "label", "release_group", "release", "recording")
+    assert run == tuple(sum(expected[t][kind] for t in entity_tables) for kind in ("new", "updated", "unchanged"))
+
+
+def test_supplementary_tables_and_documents_equal_the_truth(importer):
+    docs = list(ReleaseDump(120, seed=9).documents())
+    docs[0]["rating"] = {"value": 4.5, "votes-count": 2}
+    db = importer("release", docs, T1, "--include-supplementary", "--keep-documents")
+    truth = apply_dump({}, "release", docs, T1, supplementary=True, keep_documents=True)
+    assert truth["tag"] and truth["document"] and truth["annotation"] and truth["rating"]
+    assert differences(db, truth) == {}
+
+
+# -- a poorer nested copy never blanks a richer one --
+
+RICH = {"id": mbid(1), "name": "Rich Name", "sort-name": "Name, Rich", "type": "Person", "country": "GB",
+        "gender": "Female", "disambiguation": "the rich one", "life-span": {"begin": "1970", "ended": False}}
+POOR = {"id": mbid(1), "name": "Poor Name"}
+
+
+def test_a_poorer_copy_before_and_after_a_richer_one_in_one_dump(importer):
+    docs = [release(mbid(10), "First", POOR, [(mbid(100), mbid(200), [])]),
+            release(mbid(11), "Second", RICH, [(mbid(101), mbid(201), [])]),
+            release(mbid(12), "Third", dict(POOR, name="Last Name"), [(mbid(102), mbid(202), [])])]
+    db = importer("release", docs, T1)
+    row = db.execute("SELECT name, sort_name, type, country, gender, disambiguation, begin_date, ended "
+                     "FROM artist WHERE id = ?", [mbid(1)]).fetchone()
+    # each column: the last line that has it
+    assert row == ("Last Name", "Name, Rich", "Person", "GB", "Female", "the rich one", "1970", 0)
+    assert differences(db, apply_dump({}, "release", docs, T1)) == {}
+
+
+@pytest.mark.parametrize("order", ["artist dump first", "release dump first"])
+def test_a_poorer_copy_never_blanks_a_richer_one_across_two_imports(importer, order):
+    artist = load_ws2("picard/artist.json")
+    assert {"country", "life-span", "disambiguation", "gender"} <= set(artist)
+    poor = {"id": artist["id"], "name": "Renamed In Credit", "sort-name": artist["sort-name"]}
+    releases = [release(mbid(20), "Credited", poor, [(mbid(120), mbid(220), ["GBAAA0000001"])])]
+    steps = [("artist", [artist], T1), ("release", releases, T2)]
+    if order == "release dump first":
+        steps.reverse()
+    truth: dict = {}
+    for entity, docs, stamp in steps:
+        db = importer(entity, docs, stamp)
+        truth = apply_dump(truth, entity, docs, stamp)
+    assert differences(db, truth) == {}
+    country, disambiguation, name = db.execute(
+        "SELECT country, disambiguation, name FROM artist WHERE id = ?", [artist["id"]]).fetchone()
+    assert (country, disambiguation) == (artist["country"], artist["disambiguation"])
+    assert name == (poor["name"] if order == "artist dump first" else artist["name"])
+
+
+# -- child sets --
+
+def test_a_child_set_named_by_two_lines_takes_the_last_and_a_newer_dump_replaces_it(importer):
+    artist = {"id": mbid(2), "name": "A"}
+    other = {"id": mbid(3), "name": "B"}
+    recording = mbid(300)
+    docs = [
+        release(mbid(30), "One", artist, [(mbid(130), recording, ["GBAAA0000001", "GBAAA0000002"])]),
+        # the same recording on another release: its ISRCs and credit named again, differently
+        release(mbid(31), "Two", other, [(mbid(131), recording, ["GBAAA0000003"])]),
+    ]
+    db = importer("release", docs, T1)
+    assert db.execute("SELECT isrc FROM recording_isrc WHERE recording_id = ?", [recording]).fetchall() == [
+        ("GBAAA0000003",)]
+    assert db.execute("SELECT artist_id FROM artist_credit_name WHERE entity_id = ?", [recording]).fetchall() == [
+        (other["id"],)]
+    truth = apply_dump({}, "release", docs, T1)
+    assert differences(db, truth) == {}
+    # the newer dump: release One now has two tracks, release Two is gone, the recording keeps one ISRC
+    newer = [release(mbid(30), "One", artist, [(mbid(130), recording, ["GBAAA0000001"]),
+                                               (mbid(132), mbid(301), [])])]
+    db = importer("release", newer, T2)
+    truth = apply_dump(truth, "release", newer, T2)
+    assert differences(db, truth) == {}
+    assert db.execute("SELECT isrc, source FROM recording_isrc WHERE recording_id = ?", [recording]).fetchall() == [
+        ("GBAAA0000001", f"dump:{T2}")]
+    counted = json.loads(db.execute("SELECT changes FROM dump_import WHERE dump_timestamp = ?", [T2]).fetchone()[0])
+    assert counted["recording_isrc"] == {"new": 1, "updated": 0, "unchanged": 0, "deleted": 1}
+    assert counted["track"] == {"new": 1, "updated": 0, "unchanged": 1, "deleted": 0}
+
+
+def test_the_same_set_twice_in_one_line_is_one_set(importer):
+    artist = {"id": mbid(4), "name": "C"}
+    docs = [release(mbid(40), "Twice", artist, [(mbid(140), mbid(400), ["GBAAA0000004"]),
+                                                 (mbid(141), mbid(400), ["GBAAA0000004"])])]
+    db = importer("release", docs, T1)
+    assert db.execute("SELECT count(*) FROM recording_isrc").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM track").fetchone()[0] == 2
+    assert differences(db, apply_dump({}, "release", docs, T1)) == {}
