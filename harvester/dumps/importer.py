@@ -109,7 +109,7 @@ class DumpResult:
     changes: dict[str, TableChanges] = field(default_factory=dict)  # per table, from the merge
 
     def entity_changes(self) -> TableChanges:
-        """New, updated and unchanged rows of the entity tables (artist ... recording)."""
+        """New, updated and unchanged rows of the entity tables (every dump type's: artist ... work)."""
         total = TableChanges()
         for table, changes in self.changes.items():
             if table in ENTITY_TABLES:
