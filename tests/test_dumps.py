@@ -213,6 +213,27 @@ def test_release_tar_gz_media_tracks_isrcs_and_labels(tmp_path, run):
         for d in docs for li in d.get("label-info", [])}
 
 
+def test_a_label_info_without_a_label_is_one_row_with_a_null_label_in_every_dump(tmp_path, run):
+    """Issue 18: a catalogue number without a label is release_label.label_id NULL (0.1.0 wrote '', which failed
+    PRAGMA foreign_key_check): staged, merged, and merged again by the next dump without a second row."""
+    docs = bodies(RELEASE_BODIES)
+    docs[0]["label-info"] = [{"catalog-number": "NO-LABEL-1", "label": None}] + docs[0]["label-info"]
+    expected = {(d["id"], (li.get("label") or {}).get("id"), li.get("catalog-number") or "")
+                for d in docs for li in d.get("label-info", [])}
+    assert (docs[0]["id"], None, "NO-LABEL-1") in expected
+    for number, stamp in enumerate(("2025-11-22 00:00:52+00", "2025-11-26 00:00:48+00")):
+        (tmp_path / str(number)).mkdir()
+        archive = write_archive(tmp_path / str(number) / "release.tar.xz", "release", [line_of(d) for d in docs],
+                                timestamp=stamp)
+        assert run(archive).exit_code == 0
+        db = db_of(tmp_path)
+        rows = [tuple(r) for r in db.execute("SELECT release_id, label_id, catalog_number FROM release_label")]
+        assert sorted(rows, key=repr) == sorted(expected, key=repr)  # each once, after either dump
+        db.execute("PRAGMA foreign_keys = ON")
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        db.conn.close()
+
+
 def test_bare_mbdump_file_jsonl_and_plain_tar(tmp_path, run):
     (tmp_path / "mbdump").mkdir()
     artists = bodies(ARTIST_BODIES)

@@ -153,7 +153,7 @@ class _Shape:
         """A stored row's key as staged keys come back from the runs (a list for a composite key)."""
         if self.single:
             return values[self.key_index[0]]
-        return [values[i] for i in self.key_index]
+        return ["" if values[i] is None else values[i] for i in self.key_index]  # as staging.null_free
 
 
 def secondary_objects(db: sqlite_utils.Database, table: str) -> list[tuple[str, str, str]]:

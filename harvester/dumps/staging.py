@@ -96,6 +96,8 @@ class ColumnSets:
 
             def key_of(values: tuple, table: str = table) -> Any:
                 value = parts(values)
+                if None in value:  # a NULL key column (release_label.label_id: a label-info without a label)
+                    value = null_free(value)
                 kinds = tuple(map(type, value))
                 if kinds != types.setdefault(table, kinds):
                     raise _key_error(table, key, value, types[table])
@@ -125,6 +127,14 @@ class ColumnSets:
             for columns in sets:
                 restored.lookup(table, tuple(columns))
         return restored
+
+
+def null_free(key: tuple) -> tuple:
+    """A composite key with its NULL columns as '', where SQLite's key order
+    puts NULL (first), so staged and stored keys compare: the only key column
+    that may be NULL, release_label.label_id, never holds '' (migration 0011
+    turned 0.1.0's '' into NULL)."""
+    return tuple("" if part is None else part for part in key)
 
 
 def _key_error(table: str, key: tuple[str, ...], values: tuple, expected: Any) -> ValueError:
