@@ -35,7 +35,7 @@ from harvester.harvest import (
     read_key_file,
 )
 from harvester.ledger import list_runs, run_lock
-from harvester.normalize import ENTITY_TYPES
+from harvester.normalize import DUMP_ENTITY_TYPES
 from harvester.progress import ProgressLine, format_duration, plural
 from harvester.refresh import refresh_plans
 from harvester.report import write_report
@@ -651,7 +651,7 @@ def demo(out_dir):
 
 @cli.command("import-dump", short_help="Import MusicBrainz JSON dumps, resumably.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--entity", "entity_type", type=click.Choice(ENTITY_TYPES), default=None,
+@click.option("--entity", "entity_type", type=click.Choice(DUMP_ENTITY_TYPES), default=None,
               help="Entity type of a bare JSON Lines file or stream (else taken from mbdump/<entity>).")
 @click.option("--timestamp", default=None, metavar="DATETIME",
               help="The dump's time for a bare file (default: the file's mtime; archives use their TIMESTAMP; "
@@ -715,7 +715,7 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
 
 @cli.command("sync-dumps", context_settings=CONTEXT_SETTINGS,
              short_help="Keep a full copy current from the JSON dumps: their cron job.")
-@click.argument("entity_types", nargs=-1, type=click.Choice(ENTITY_TYPES), metavar="[ENTITY]...")
+@click.argument("entity_types", nargs=-1, type=click.Choice(DUMP_ENTITY_TYPES), metavar="[ENTITY]...")
 @with_settings(SYNCING)
 def sync_dumps_command(settings, verbose, entity_types):
     """Keep a full copy current from the official JSON dumps: the cron job
@@ -724,11 +724,13 @@ def sync_dumps_command(settings, verbose, entity_types):
     \b
     Reads LATEST on the dump server; if that dump is imported, exits 0
     after that one request. Otherwise: downloads each archive (ENTITY...:
-    default every type the database keeps) into DIR/<dump>/, resuming a
-    partial download with a Range request, checks its SHA-256 against
-    SHA256SUMS (a mismatch deletes it and exits 1, nothing imported from
-    it), imports them (artist, label, release-group, recording, release),
-    then marks gone every row of a type the dump covers completely whose
+    default all eleven: area, artist, event, instrument, label, place,
+    recording, release, release-group, series, work) into DIR/<dump>/,
+    resuming a partial download with a Range request, checks its SHA-256
+    against SHA256SUMS (a mismatch deletes it and exits 1, nothing imported
+    from it), imports them (referenced types first: area ... work,
+    release-group, recording, release), then marks gone every row of a
+    type the dump covers completely whose
     source is an older dump and which the dump no longer carries (the dumps
     have no tombstones; recordings need both recording and release).
     Interrupted or stopped at --max-runtime, the next run continues.
@@ -743,6 +745,7 @@ def sync_dumps_command(settings, verbose, entity_types):
             click.echo(result.summary())
 
     with progress:
-        outcome = sync_with_settings(settings, entity_types or ENTITY_TYPES, progress=progress, on_result=on_result)
+        outcome = sync_with_settings(settings, entity_types or DUMP_ENTITY_TYPES, progress=progress,
+                                     on_result=on_result)
     if outcome.status != ALREADY_IMPORTED or verbose:
         _summary(verbose, outcome.summary())

@@ -42,16 +42,21 @@ from harvester.client import (RETRY_STATUSES, RetryPolicy, TransientFailure, che
                               describe_network_failure, parse_retry_after, server_host, user_agent)
 from harvester.dumps import DumpResult, ImportOptions, Progress, format_progress, import_dumps
 from harvester.errors import DatabaseError, HarvesterError, RequestFailed, as_interrupted
-from harvester.normalize import ENTITY_TYPES, TABLE_OF
+from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF
 from harvester.progress import format_duration
 from harvester.settings import Settings
-from harvester.store import ENTITY_TABLES, describe_sqlite_error, open_db, utc_now
+from harvester.store import describe_sqlite_error, open_db, utc_now
 
 log = logging.getLogger("harvester.dumpsync")
 
 COMMAND = "sync-dumps"
-# Referenced types before the types whose lines nest copies of them.
-IMPORT_ORDER = ("artist", "label", "release-group", "recording", "release")
+# Referenced types before the types whose lines nest copies of them (areas
+# sit in artists, labels, places and release events; everything relates to
+# everything, so the rest by how much their lines nest).
+IMPORT_ORDER = ("area", "artist", "label", "place", "event", "instrument", "series", "work",
+                "release-group", "recording", "release")
+# Every table a dump type fills (the rows gone-marking and the new count look at).
+DUMP_TABLES = tuple(TABLE_OF[entity] for entity in DUMP_ENTITY_TYPES)
 # The archives that together carry every entity of a type (default: its own).
 CARRIERS = {"recording": ("recording", "release")}
 DUMP_NAME_RE = re.compile(r"^\d{8}-\d{6}$")
@@ -456,7 +461,7 @@ def importer_counts(results: list[DumpResult]) -> dict[str, int | None]:
 
 
 def _entity_rows(db: sqlite_utils.Database) -> int:
-    return sum(db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0] for table in ENTITY_TABLES)
+    return sum(db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0] for table in DUMP_TABLES)
 
 
 def _imported(db: sqlite_utils.Database, dump: str) -> dict[str, str]:
@@ -595,7 +600,7 @@ def apply_deletions(db: sqlite_utils.Database, dump: str, now: str) -> Deletions
     imported = _imported(db, dump)
     sources = sorted({f"dump:{stamp}" for stamp in imported.values()})
     dump_time = max(imported.values())
-    covered = [entity for entity in ENTITY_TYPES if all(c in imported for c in carriers(entity))]
+    covered = [entity for entity in DUMP_ENTITY_TYPES if all(c in imported for c in carriers(entity))]
     gone, back = {}, {}
     marks = ", ".join("?" for _ in sources)
     with db.atomic():
@@ -604,7 +609,7 @@ def apply_deletions(db: sqlite_utils.Database, dump: str, now: str) -> Deletions
             gone[table] = db.execute(
                 f"UPDATE [{table}] SET gone_at = ? WHERE gone_at IS NULL AND source >= 'dump:' AND source < ?",
                 [dump_time, sources[0]]).rowcount
-        for table in ENTITY_TABLES:
+        for table in DUMP_TABLES:
             back[table] = db.execute(f"UPDATE [{table}] SET gone_at = NULL WHERE gone_at < ? AND source IN ({marks})",
                                      [dump_time, *sources]).rowcount
         db.execute("UPDATE dump_sync SET entities_complete = ?, completed_at = ? WHERE dump_name = ?",

@@ -44,7 +44,7 @@ from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _
 from harvester.dumps.runs import Section
 from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
-from harvester.normalize import ENTITY_TYPES, TABLE_OF, normalize_entity
+from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF, normalize_entity
 from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 from harvester.views import rebuild_summaries
 
@@ -154,8 +154,8 @@ class ImportOptions:
 
 def check_paths(paths: list[Path], options: ImportOptions) -> None:
     """Refuse bad usage before any import starts."""
-    if options.entity_type is not None and options.entity_type not in ENTITY_TYPES:
-        raise UsageError(f"unknown entity type {options.entity_type!r} (known: {', '.join(ENTITY_TYPES)})")
+    if options.entity_type is not None and options.entity_type not in DUMP_ENTITY_TYPES:
+        raise UsageError(f"unknown entity type {options.entity_type!r} (known: {', '.join(DUMP_ENTITY_TYPES)})")
     if options.timestamp is not None:
         dump_time(options.timestamp, what="--timestamp")
     if options.batch_lines is not None and options.batch_lines < 1:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator
 
 from harvester.errors import HarvesterError, UsageError
-from harvester.normalize import ENTITY_TYPES
+from harvester.normalize import DUMP_ENTITY_TYPES
 
 if TYPE_CHECKING:
     from harvester.dumps.importer import ImportOptions
@@ -132,10 +132,10 @@ def entity_of_file(path: Path, given: str | None) -> str:
     for suffix in (".jsonl", ".json", ".ndjson"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
-    if stem in ENTITY_TYPES:
+    if stem in DUMP_ENTITY_TYPES:
         return stem
     raise UsageError(f"{path}: cannot tell which entity this file holds; name it mbdump/<entity> "
-                     f"or give --entity ({', '.join(ENTITY_TYPES)})")
+                     f"or give --entity ({', '.join(DUMP_ENTITY_TYPES)})")
 
 
 @contextmanager
@@ -244,7 +244,7 @@ def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> 
             entity_type = entity_of_member(name)
             if entity_type is None or not member.isfile():
                 continue
-            if entity_type not in ENTITY_TYPES:
+            if entity_type not in DUMP_ENTITY_TYPES:
                 unknown.append(name)
                 continue
             if options.entity_type not in (None, entity_type):
@@ -262,7 +262,7 @@ def _archive_parts(path: Path, tar: tarfile.TarFile, options: ImportOptions) -> 
     except _READ_ERRORS as exc:
         raise DumpError(f"{path}: the archive is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     wanted = f"mbdump/{options.entity_type}" if options.entity_type else "mbdump/<entity> member"
-    found = f" (it holds {', '.join(unknown)}; importable: {', '.join(ENTITY_TYPES)})" if unknown else ""
+    found = f" (it holds {', '.join(unknown)}; importable: {', '.join(DUMP_ENTITY_TYPES)})" if unknown else ""
     raise UsageError(f"{path}: holds no {wanted} to import{found}")
 
 

@@ -44,15 +44,18 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from harvester.emulator.corpus import Corpus, Doc, credited_artists, medium_tracks, ref
+from harvester.emulator.corpus import ENTITIES, Corpus, Doc, credited_artists, medium_tracks, ref
 from harvester.emulator.exchange import Headers, Reply, Request
 from harvester.emulator.generate import generate_corpus
 from harvester.emulator.render import Renderer
 from harvester.emulator.serving import LocalServer, serve_until_stopped
 
 ROOT = "/pub/musicbrainz/data/json-dumps"
-# The entity types an emulator corpus holds, in the order the server lists them.
-DUMP_ENTITIES = ("artist", "label", "recording", "release", "release-group")
+# The eleven archives of a dump, in the order the server lists them. A corpus
+# holds artists, labels, recordings, releases and release groups only: the
+# other archives are served empty.
+DUMP_ENTITIES = ("area", "artist", "event", "instrument", "label", "place", "recording", "release",
+                 "release-group", "series", "work")
 PUBLISHED_KEPT = 2
 FULL_RELEASE = ("artist-credits", "labels", "recordings", "release-groups", "media", "isrcs")
 RATED = frozenset({"artist", "label", "recording", "release-group"})
@@ -98,6 +101,8 @@ def standalone_recordings(corpus: Corpus) -> list[str]:
 
 def dump_lines(corpus: Corpus, entity: str, seed: int = 0) -> list[bytes]:
     """One compact JSON document per entity, in shuffled order."""
+    if entity not in ENTITIES:
+        return []
     rng = random.Random(f"{seed}:{entity}")
     renderer = Renderer(corpus, FULL_RELEASE)
     ids = standalone_recordings(corpus) if entity == "recording" else list(corpus.table(entity))
