@@ -450,14 +450,24 @@ class SyncOutcome:
         return text + f" [run {self.run_id}]"
 
 
-def importer_counts(results: list[DumpResult]) -> dict[str, int | None]:
-    """new / updated / unchanged as the importer counts them: the hook for
-    when DumpResult carries them (None until every result does)."""
-    counts: dict[str, int | None] = {}
-    for key in ("new", "updated", "unchanged"):
-        values = [getattr(result, key, None) for result in results]
-        counts[key] = sum(values) if values and None not in values else None
-    return counts
+def dump_counts(db: sqlite_utils.Database, dump: str) -> tuple[int, int, int]:
+    """new / updated / unchanged entities of a dump, each entity counted once
+    however many of its archives carry it (an artist comes in the artist
+    archive and again in every credit of the release archive), over every
+    run that imported part of it: new are the rows it added, updated what
+    its imports' merges changed, unchanged the rest of what it carries."""
+    stamps = sorted(set(_imported(db, dump).values()))
+    marks = ", ".join("?" for _ in stamps)
+    rows_before = db.execute("SELECT rows_before FROM dump_sync WHERE dump_name = ?", [dump]).fetchone()[0]
+    new = _entity_rows(db) - rows_before
+    carried = sum(db.execute(f"SELECT count(*) FROM [{table}] WHERE source IN ({marks})",
+                             [f"dump:{stamp}" for stamp in stamps]).fetchone()[0] for table in DUMP_TABLES)
+    updated = 0
+    for (changes,) in db.execute(f"SELECT changes FROM dump_import WHERE dump_timestamp IN ({marks}) "
+                                 "AND changes IS NOT NULL", stamps):
+        updated += sum(counts.get("updated", 0) for table, counts in json.loads(changes).items()
+                       if table in DUMP_TABLES)
+    return new, updated, carried - new - updated
 
 
 def _entity_rows(db: sqlite_utils.Database) -> int:
@@ -570,16 +580,13 @@ class _Sync:
 
         remaining = None if self.stop_at is None else max(self.stop_at - time.monotonic(), 0.0)
         import_dumps(self.db, [archive.path for archive in pending], self.options, max_runtime=remaining,
-                     progress=self.progress, on_result=recorded)
+                     progress=self.progress, on_result=recorded, run_id=self.outcome.run_id)
         return set(_imported(self.db, dump)) >= {archive.entity_type for archive in pending}
 
     def apply_deletions(self, dump: str) -> None:
         applied = apply_deletions(self.db, dump, self.now())
         self.outcome.gone, self.outcome.back, self.outcome.unchecked = applied.gone, applied.back, applied.unchecked
-        rows_before = self.db.execute("SELECT rows_before FROM dump_sync WHERE dump_name = ?", [dump]).fetchone()[0]
-        counts = importer_counts(self.outcome.results)
-        self.outcome.new = counts["new"] if counts["new"] is not None else _entity_rows(self.db) - rows_before
-        self.outcome.updated, self.outcome.unchanged = counts["updated"], counts["unchanged"]
+        self.outcome.new, self.outcome.updated, self.outcome.unchanged = dump_counts(self.db, dump)
 
 
 @dataclass(frozen=True)
@@ -635,8 +642,6 @@ def _finish(db: sqlite_utils.Database, outcome: SyncOutcome, args: dict[str, Any
         args["not_checked_for_deletions"] = outcome.unchecked
     status = ledger.COMPLETE if outcome.status == ALREADY_IMPORTED else outcome.status
     with db.atomic():
-        # error is always written: the importer's own ledger row, started while
-        # this one ran, closed every `running` row (this one too) as interrupted
         ledger.update_run(db, outcome.run_id, finished_at=utc_now(), status=status, requests=outcome.requests,
                           entities_written=outcome.entities_written, new=outcome.new, updated=outcome.updated,
                           unchanged=outcome.unchanged, gone=sum(outcome.gone.values()) if outcome.gone else None,

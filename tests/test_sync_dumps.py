@@ -235,6 +235,8 @@ def test_two_dumps_in_sequence_leave_the_truth_of_the_second(tmp_path, server, b
     db = open_db(tmp_path / "mb.db")
     for table in TABLES:
         assert live(db, table) == truth1.ids[table], table
+    assert db.execute("SELECT new, updated, unchanged FROM harvest_run").fetchone() == (
+        sum(len(truth1.ids[t]) for t in TABLES), 0, 0)
     # an artist fetched through the API after the second dump's TIMESTAMP, which that dump no longer carries
     api_artist = next(iter(builds["changes"].deleted["artist"]))
     with Emulator(corpus) as emu:
@@ -274,6 +276,14 @@ def test_two_dumps_in_sequence_leave_the_truth_of_the_second(tmp_path, server, b
     # the ledger: counts, the dump, each archive's URL and SHA-256
     run = db.execute("SELECT status, gone, new, args FROM harvest_run WHERE command = 'sync-dumps' "
                      "ORDER BY id DESC").fetchone()
+    # one ledger row per sync (its imports are part of it), each carried entity counted once
+    assert [c for (c,) in db.execute("SELECT command FROM harvest_run ORDER BY id")] == [
+        "sync-dumps", "harvest artist", "sync-dumps"]
+    new, updated, unchanged = db.execute("SELECT new, updated, unchanged FROM harvest_run "
+                                         "ORDER BY id DESC").fetchone()
+    assert new + updated + unchanged == sum(len(truth2.ids[t]) for t in TABLES)
+    changed = {entity_id for ids in changes.changed.values() for entity_id in ids}
+    assert len(changed) > 0 and updated >= len(changed)
     args = json.loads(run[3])
     sums = parse_sums(builds["second"]["SHA256SUMS"].decode(), "SHA256SUMS")
     assert run[:2] == ("complete", sum(len(truth1.ids[t] - truth2.ids[t]) for t in TABLES) - 1)

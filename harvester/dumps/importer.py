@@ -43,7 +43,7 @@ from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _
                                      is_archive, is_stream, open_raw)
 from harvester.dumps.runs import Section
 from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
-from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError
+from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError, as_interrupted
 from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF, normalize_entity
 from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 from harvester.views import rebuild_summaries
@@ -107,6 +107,18 @@ class DumpResult:
     seconds: float = 0.0
     merge_seconds: float = 0.0
     changes: dict[str, TableChanges] = field(default_factory=dict)  # per table, from the merge
+
+    @property
+    def new(self) -> int:
+        return self.entity_changes().new
+
+    @property
+    def updated(self) -> int:
+        return self.entity_changes().updated
+
+    @property
+    def unchanged(self) -> int:
+        return self.entity_changes().unchanged
 
     def entity_changes(self) -> TableChanges:
         """New, updated and unchanged rows of the entity tables (every dump type's: artist ... work)."""
@@ -624,16 +636,21 @@ def _finish_run(db: sqlite_utils.Database, run_id: int, args: dict, results: lis
 def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOptions, *,
                  max_runtime: float | None = None,
                  progress: Callable[[Progress], None] | None = None,
-                 on_result: Callable[[DumpResult], None] | None = None) -> list[DumpResult]:
+                 on_result: Callable[[DumpResult], None] | None = None,
+                 run_id: int | None = None) -> list[DumpResult]:
     """Import dump files in order, recorded as one `import-dump` run in the
-    ledger: complete, partial (stopped at --max-runtime; rerun continues) or
-    failed (the error is recorded and raised)."""
+    ledger: complete, partial (stopped at --max-runtime; rerun continues),
+    interrupted (Ctrl-C, SIGTERM) or failed (the error is recorded and
+    raised). With `run_id`, a caller's run (sync-dumps) holds the import:
+    no ledger row of its own is started or closed."""
     paths = [Path(p) for p in paths]
     check_paths(paths, options)
     stop_at = time.monotonic() + max_runtime if max_runtime is not None else None
     args = {"paths": [str(p) for p in paths], "entity": options.entity_type,
             "supplementary": options.supplementary, "keep_documents": options.keep_documents}
-    run_id = ledger.start_run(db, "import-dump", args, utc_now())
+    own_run = run_id is None
+    if own_run:
+        run_id = ledger.start_run(db, "import-dump", args, utc_now())
     results: list[DumpResult] = []
     db_path = _database_file(db) or "the database"
     try:
@@ -649,14 +666,21 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
                 on_result(result)
             if result.status == "partial":
                 break
+    except KeyboardInterrupt as exc:
+        if own_run:
+            _finish_run(db, run_id, args, results, ledger.INTERRUPTED,
+                        f"interrupted by {as_interrupted(exc).signal_name}; every staged chunk is kept")
+        raise
     except BaseException as exc:
-        message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
-        _finish_run(db, run_id, args, results, "failed", message)
+        if own_run:
+            message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+            _finish_run(db, run_id, args, results, ledger.FAILED, message)
         raise
     finally:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
     complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
-    _finish_run(db, run_id, args, results, "complete" if complete else "partial")
+    if own_run:
+        _finish_run(db, run_id, args, results, ledger.COMPLETE if complete else ledger.PARTIAL)
     return results
 
 
