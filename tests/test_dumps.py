@@ -777,8 +777,8 @@ def test_skip_bad_lines_reports_them_and_imports_the_rest(tmp_path, run):
 
 @pytest.mark.parametrize("make, message", [
     (lambda tmp: tmp / "missing.tar.xz", "missing.tar.xz: no such file"),
-    (lambda tmp: write_archive(tmp / "work.tar.xz", "work", [b"{}\n"]),
-     "work.tar.xz: holds no mbdump/<entity> member to import (it holds mbdump/work"),
+    (lambda tmp: write_archive(tmp / "genre.tar.xz", "genre", [b"{}\n"]),
+     "genre.tar.xz: holds no mbdump/<entity> member to import (it holds mbdump/genre"),
     (lambda tmp: (tmp / "things.jsonl", (tmp / "things.jsonl").write_text("{}\n"))[0], "give --entity"),
 ])
 def test_bad_usage_exits_2_with_a_message(tmp_path, run, make, message):
@@ -791,7 +791,7 @@ def test_bad_usage_exits_2_with_a_message(tmp_path, run, make, message):
 def test_unknown_entity_option_exits_2(tmp_path, run):
     path = tmp_path / "x.jsonl"
     path.write_text("{}\n")
-    assert run("--entity", "work", path).exit_code == 2
+    assert run("--entity", "genre", path).exit_code == 2
 
 
 # -- pieces --
