@@ -37,3 +37,49 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+class DeferredStops:
+    """Stop signals received inside `stops_deferred()`, raised by `check()`."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def record(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def check(self) -> None:
+        """Raise the first stop signal received as Interrupted, if any (once)."""
+        if self.received is not None:
+            signum, self.received = self.received, None
+            raise Interrupted(signum)
+
+
+@contextmanager
+def stops_deferred() -> Iterator[DeferredStops]:
+    """For the length of the block, a stop signal that would raise (see
+    stop_on_signals; Ctrl-C's default too) is only recorded, and raised by
+    the block's own `check()` calls, made where stopping is safe. For work
+    whose threads and shared SQLite connection an exception landing between
+    any two bytecodes could break (a thread created but not started, a
+    connection rolled back while another thread writes on it): the dump
+    import checks between lines and between merge windows. A signal still
+    received and not raised by the time the block ends normally is given
+    back to the handler it was kept from. Off the main thread (where no
+    handler runs) nothing is deferred."""
+    stops = DeferredStops()
+    if threading.current_thread() is not threading.main_thread():
+        yield stops
+        return
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if callable(signal.getsignal(signum)):
+            previous[signum] = signal.signal(signum, stops.record)
+    try:
+        yield stops
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stops.received is not None:
+        signal.raise_signal(stops.received)

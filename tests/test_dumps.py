@@ -476,6 +476,40 @@ def test_sigkill_while_staging_then_rerun_equals_a_clean_import(tmp_path):
     assert killed.execute("SELECT status, lines_committed FROM dump_import").fetchall() == [("complete", 20_000)]
 
 
+def test_sigterm_while_staging_stops_at_a_line_the_ledger_says_interrupted_and_the_rerun_continues(tmp_path):
+    """A stop signal waits for the end of the line being staged (never
+    inside a thread's start or a SQLite call): one line on stderr, exit 1."""
+    archive = tmp_path / "recording.tar.xz"
+    write_recording_dump(archive, 20_000, seed=12)
+    env = command_env()
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", "500",
+               "--db", str(tmp_path / "mb.db")]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    staged, deadline = 0, time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and staged < 4000:
+        try:
+            with sqlite3.connect(tmp_path / "mb.db", timeout=5) as probe:
+                staged = probe.execute("SELECT max(lines_staged) FROM dump_import").fetchone()[0] or 0
+        except sqlite3.OperationalError:
+            staged = 0
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert 4000 <= staged < 20_000, "the signal should land while staging"
+    assert process.returncode == 1
+    assert stderr.splitlines() == ["Error: interrupted by SIGTERM: everything committed so far is kept; "
+                                   "run the same command again to continue"]
+    with sqlite3.connect(tmp_path / "mb.db") as conn:
+        assert conn.execute("SELECT command, status, error FROM harvest_run").fetchall() == [
+            ("import-dump", "interrupted", "interrupted by SIGTERM; every staged chunk is kept")]
+        assert conn.execute("SELECT count(*) FROM recording").fetchone() == (0,)
+    rerun = subprocess.run(command + ["-v"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed after line" in rerun.stdout
+    assert count(open_db(tmp_path / "mb.db"), "recording") == 20_000
+
+
 def slow_merge(marker: Path, pause: float, phases: str, *args: str, db: Path, cwd: Path) -> subprocess.Popen:
     """import-dump with a pause after each step of the merge's `phases` (tests/slow_merge.py)."""
     return subprocess.Popen([sys.executable, "-m", "tests.slow_merge", str(marker), str(pause), phases,
@@ -513,6 +547,39 @@ def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals
     assert entity_content(open_db(killed_db)) == entity_content(open_db(clean_db))
     assert schema_objects(killed_db) == schema_objects(clean_db)
     assert merge.new_tables(open_db(killed_db)) == []
+
+
+@pytest.mark.parametrize("phase", ["build", "final"])
+def test_sigterm_during_the_merge_stops_between_tables_and_rerun_equals_a_clean_import(tmp_path, phase):
+    """SIGTERM while a table is built beside, or inside the final
+    transaction: the merge stops before the next table (the final
+    transaction rolled back), exit 1, and the rerun ends where a clean
+    import does."""
+    archive = tmp_path / "recording.tar.xz"
+    write_recording_dump(archive, 5_000, seed=14)
+    marker, stopped_db = tmp_path / "merging", tmp_path / "stopped.db"
+    process = slow_merge(marker, 2, phase, str(archive), db=stopped_db, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not (
+            marker.exists() and marker.read_text() == phase):
+        time.sleep(0.01)
+    assert marker.read_text() == phase, "the signal should land in the merge"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 1
+    stopped = open_db(stopped_db)
+    assert stopped.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert all(count(stopped, table) == 0 for table in ("artist", "recording", "artist_credit_name"))
+    assert stopped.execute("SELECT lines_staged, lines_committed FROM dump_import").fetchone() == (5_000, 0)
+    assert stopped.execute("SELECT status, error FROM harvest_run").fetchall() == [
+        ("interrupted", "interrupted by SIGTERM; every staged chunk is kept")]
+    stopped.conn.close()
+
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
+    subprocess.run(command + ["--db", str(stopped_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
+    clean_db = tmp_path / "clean.db"
+    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
+    assert entity_content(open_db(stopped_db)) == entity_content(open_db(clean_db))
+    assert schema_objects(stopped_db) == schema_objects(clean_db)
 
 
 def schema_objects(path: Path) -> set:

@@ -131,3 +131,27 @@ def test_a_killed_run_keeps_the_counts_of_its_last_committed_page(corpus, tmp_pa
         assert (first["status"], first["requests"], first["entities_written"]) == (
             "interrupted", run["requests"], run["entities_written"])
         assert second["status"] == "complete" and second["requests"] == KEYS - len(committed)
+
+
+def test_deferred_stops_wait_for_check_and_an_unchecked_one_goes_back_to_its_handler():
+    from harvester.errors import Interrupted
+    from harvester.signals import stop_on_signals, stops_deferred
+
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals():
+        with stops_deferred() as stops:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler has run: the signal is recorded, nothing raised
+            assert stops.received == signal.SIGTERM
+            with pytest.raises(Interrupted) as raised:
+                stops.check()
+            assert raised.value.signal_name == "SIGTERM"
+            stops.check()  # raised once: nothing left
+        with pytest.raises(Interrupted) as raised:
+            with stops_deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.01)
+                reached_the_end_of_the_block = True
+        assert reached_the_end_of_the_block
+        assert raised.value.signal_name == "SIGHUP"  # given back to stop_on_signals' handler at the end
+    assert signal.getsignal(signal.SIGTERM) == before  # every handler put back

@@ -45,6 +45,7 @@ from harvester.dumps.runs import Section
 from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError, as_interrupted
 from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF, normalize_entity
+from harvester.signals import stops_deferred
 from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 from harvester.views import rebuild_summaries
 
@@ -314,8 +315,9 @@ class _Import:
     """Stages one dump part's lines, then merges them."""
 
     def __init__(self, db: sqlite_utils.Database, path: Path, part: _Part, options: ImportOptions, key: dict,
-                 result: DumpResult, state: dict | None, root: Path):
+                 result: DumpResult, state: dict | None, root: Path, check_stop: Callable[[], None]):
         self.db, self.path, self.part, self.options = db, path, part, options
+        self.check_stop = check_stop  # raises Interrupted once a stop signal came (safe points only)
         self.key, self.result = key, result
         self.stamp = {"fetched_at": part.dump_time, "source": f"dump:{part.dump_time}"}
         self.stage = self._restore(state, root / _stage_name(key))
@@ -389,6 +391,7 @@ class _Import:
             in_chunk, chunk_started = 0, time.monotonic()
             reported = chunk_started
             for line in lines:
+                self.check_stop()
                 position += 1
                 if progress is not None and not position % 256 and time.monotonic() - reported >= PROGRESS_SECONDS:
                     reported = time.monotonic()
@@ -423,6 +426,7 @@ class _Import:
             self._fail(max(position, self.stage.lines),
                        f"{self.path}: the archive is truncated or corrupt after line {position:,} ({exc}); "
                        f"every line before it is saved")
+        self.check_stop()  # a stream cut short by the signal that stops us too is not the dump's end
         result.lines_read = position
         self._chunk(position)
         return True
@@ -512,6 +516,7 @@ class _Import:
         self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
 
         def report(table: str, keys: int) -> None:
+            self.check_stop()  # every window: between two, the writing thread is idle
             if merging is not None:
                 merging(f"{table}: {keys:,} keys")
 
@@ -528,6 +533,7 @@ class _Import:
         rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
         for table in rebuilt:
             if table not in built:
+                self.check_stop()
                 if merging is not None:
                     merging(f"{table}: building")
                 built[table] = merge.build(stages[table], commit_rows).as_json()
@@ -535,6 +541,7 @@ class _Import:
         self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
         with write_transaction(self.db):
             for table in order:
+                self.check_stop()  # rolls the transaction back: the database stays as it was
                 if merging is not None:
                     merging(table)
                 if table in built:
@@ -576,11 +583,17 @@ def _describe_bad_line(exc: Exception) -> str:
     return f"not valid JSON ({exc})"
 
 
+def _keep_going() -> None:
+    """No stop signal to look for (import_dump called by itself)."""
+
+
 def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *,
-                stop_at: float | None = None, progress: Callable[[Progress], None] | None = None) -> DumpResult:
+                stop_at: float | None = None, progress: Callable[[Progress], None] | None = None,
+                check_stop: Callable[[], None] = _keep_going) -> DumpResult:
     """Import one dump file (archive, bare JSON Lines, FIFO or `-`); resumes
     where an earlier import of the same dump stopped. `stop_at`
-    (time.monotonic()) stops it cleanly after a chunk with status partial."""
+    (time.monotonic()) stops it cleanly after a chunk with status partial;
+    `check_stop` is called where stopping is safe (it raises to stop)."""
     path = Path(path)
     streamed = is_stream(path)
     size = 0 if streamed else path.stat().st_size
@@ -598,7 +611,7 @@ def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *
             result.lines_read = state["lines_committed"]
             shutil.rmtree(root / _stage_name(key), ignore_errors=True)
             return result
-        importer = _Import(db, path, part, options, key, result, state, root)
+        importer = _Import(db, path, part, options, key, result, state, root, check_stop)
         if part.size is not None and importer.stage.lines == 0:
             check_space(importer.stage.folder, _database_file(db), part.size)
 
@@ -653,34 +666,37 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
         run_id = ledger.start_run(db, "import-dump", args, utc_now())
     results: list[DumpResult] = []
     db_path = _database_file(db) or "the database"
-    try:
-        for path in paths:
-            try:
-                result = import_dump(db, path, options, stop_at=stop_at, progress=progress)
-            except sqlite3.Error as exc:
-                raise DatabaseError(describe_sqlite_error(db_path, exc)) from None
-            except OSError as exc:
-                raise DumpError(f"{path}: {exc.strerror or exc} (staged runs: {staging_root(db, options)})") from None
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-            if result.status == "partial":
-                break
-    except KeyboardInterrupt as exc:
+    with stops_deferred() as stops:
+        try:
+            for path in paths:
+                try:
+                    result = import_dump(db, path, options, stop_at=stop_at, progress=progress,
+                                         check_stop=stops.check)
+                except sqlite3.Error as exc:
+                    raise DatabaseError(describe_sqlite_error(db_path, exc)) from None
+                except OSError as exc:
+                    raise DumpError(f"{path}: {exc.strerror or exc} "
+                                    f"(staged runs: {staging_root(db, options)})") from None
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+                if result.status == "partial":
+                    break
+        except KeyboardInterrupt as exc:
+            if own_run:
+                _finish_run(db, run_id, args, results, ledger.INTERRUPTED,
+                            f"interrupted by {as_interrupted(exc).signal_name}; every staged chunk is kept")
+            raise
+        except BaseException as exc:
+            if own_run:
+                message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+                _finish_run(db, run_id, args, results, ledger.FAILED, message)
+            raise
+        finally:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
+        complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
         if own_run:
-            _finish_run(db, run_id, args, results, ledger.INTERRUPTED,
-                        f"interrupted by {as_interrupted(exc).signal_name}; every staged chunk is kept")
-        raise
-    except BaseException as exc:
-        if own_run:
-            message = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
-            _finish_run(db, run_id, args, results, ledger.FAILED, message)
-        raise
-    finally:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the large WAL back (a no-op while others read)
-    complete = len(results) == len(paths) and all(r.status != "partial" for r in results)
-    if own_run:
-        _finish_run(db, run_id, args, results, ledger.COMPLETE if complete else ledger.PARTIAL)
+            _finish_run(db, run_id, args, results, ledger.COMPLETE if complete else ledger.PARTIAL)
     return results
 
 
