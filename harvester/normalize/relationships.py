@@ -65,7 +65,7 @@ def target_of(item: dict) -> tuple[str, dict] | None:
 
 
 def link_key(type_key: str | None, begin: str | None, end: str | None, attributes: list[str],
-             values: dict[str, Any]) -> str:
+             values: dict[str, str]) -> str:
     """What tells apart two relationships of one type between the same two
     entities (MusicBrainz refuses a second one equal in all of these): a
     16-hex-digit digest, the same from either side."""
@@ -74,7 +74,7 @@ def link_key(type_key: str | None, begin: str | None, end: str | None, attribute
 
 @functools.lru_cache(maxsize=4096)  # most relationships are of a few types, without dates or attributes
 def _digest(type_key: str | None, begin: str | None, end: str | None, attributes: tuple[str, ...],
-            values: tuple[tuple[str, Any], ...]) -> str:
+            values: tuple[tuple[str, str], ...]) -> str:
     text = orjson.dumps([type_key, begin, end, list(attributes), [list(pair) for pair in values]])
     return hashlib.blake2b(text, digest_size=8).hexdigest()
 
@@ -124,12 +124,14 @@ def relationship_row(owner_type: str, owner_id: str, target_type: str, target_id
     }
 
 
-def _attribute_map(item: dict, key: str) -> dict[str, Any]:
-    """An attribute's values or credits without the empty ones (most relationships have none)."""
+def _attribute_map(item: dict, key: str) -> dict[str, str]:
+    """An attribute's values or credits (text, as the service gives them)
+    without the empty ones (most relationships have none)."""
     given = item.get(key)
     if not given:
         return {}
-    return {str(k): v for k, v in read_dict(given, key).items() if v not in (None, "")}
+    values = {str(k): read_text(v, f"relations[].{key}") for k, v in read_dict(given, key).items()}
+    return {k: v for k, v in values.items() if v not in (None, "")}
 
 
 def relationship_sets(owner_type: str, owner_id: str,
