@@ -120,8 +120,8 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
         time.sleep(interval)
         now = time.monotonic() - started
         staged, db_status = lines_staged(db)
-        try:
-            read = int(progress.read_text() or 0)
+        try:  # the generator rewrites the file: read mid-write it is empty
+            read = int(progress.read_text())
         except (OSError, ValueError):
             read = curve[-1]["read"] if curve else 0
         io = proc_io(importer.pid)
@@ -164,6 +164,16 @@ def _merge_seconds(summary: str) -> float | None:
     return None
 
 
+def monotonic(curve: list[dict]) -> list[dict]:
+    """The curve with each point's lines read at least the point before's
+    (results recorded before the fix above hold a few zeros read mid-write)."""
+    fixed, most = [], 0
+    for point in curve:
+        most = max(most, point["read"])
+        fixed.append({**point, "read": most})
+    return fixed
+
+
 def fifth_rates(curve: list[dict], total: int, field: str = "read") -> tuple[float, float]:
     """Lines per second over the first and the last fifth of the lines, read
     (the generator's count of lines written into the FIFO, which holds only a
@@ -182,6 +192,7 @@ def fifth_rates(curve: list[dict], total: int, field: str = "read") -> tuple[flo
 
 
 def report(result: dict) -> str:
+    result = {**result, "curve": monotonic(result["curve"])}
     total = result["lines"]
     first, last = fifth_rates(result["curve"], total)
     first_staged, last_staged = fifth_rates(result["curve"], total, "lines")
