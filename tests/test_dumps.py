@@ -523,13 +523,8 @@ def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals
     final transaction that swaps them in."""
     archive = tmp_path / "recording.tar.xz"
     write_recording_dump(archive, 5_000, seed=13)
-    marker, killed_db = tmp_path / "merging", tmp_path / "killed.db"
-    process = slow_merge(marker, 30, phase, str(archive), db=killed_db, cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline and not (
-            marker.exists() and marker.read_text() == phase):
-        time.sleep(0.01)
-    assert marker.read_text() == phase, "the kill should land in the merge"
+    killed_db = tmp_path / "killed.db"
+    process = merge_paused_in(phase, 30, archive, killed_db)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed = open_db(killed_db)
@@ -540,13 +535,30 @@ def test_sigkill_during_the_merge_leaves_the_database_as_it_was_and_rerun_equals
         assert merge.new_tables(killed)  # tables built beside the old ones, not yet swapped in
     killed.conn.close()
 
-    command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
-    subprocess.run(command + ["--db", str(killed_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
-    clean_db = tmp_path / "clean.db"
-    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
-    assert entity_content(open_db(killed_db)) == entity_content(open_db(clean_db))
-    assert schema_objects(killed_db) == schema_objects(clean_db)
+    rerun_equals_a_clean_import(archive, killed_db)
     assert merge.new_tables(open_db(killed_db)) == []
+
+
+def merge_paused_in(phase: str, pause: float, archive: Path, db: Path) -> subprocess.Popen:
+    """import-dump of `archive` into `db`, once it pauses in the merge's `phase`."""
+    marker = db.with_name(db.name + ".merging")
+    process = slow_merge(marker, pause, phase, str(archive), db=db, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not (
+            marker.exists() and marker.read_text() == phase):
+        time.sleep(0.01)
+    assert marker.read_text() == phase, "the merge should have reached the phase"
+    return process
+
+
+def rerun_equals_a_clean_import(archive: Path, db: Path) -> None:
+    """The same import run again into `db` gives what one into a fresh database gives."""
+    command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
+    subprocess.run(command + ["--db", str(db)], cwd=db.parent, env=command_env(), check=True, timeout=120)
+    clean_db = db.with_name("clean.db")
+    subprocess.run(command + ["--db", str(clean_db)], cwd=db.parent, env=command_env(), check=True, timeout=120)
+    assert entity_content(open_db(db)) == entity_content(open_db(clean_db))
+    assert schema_objects(db) == schema_objects(clean_db)
 
 
 @pytest.mark.parametrize("phase", ["build", "final"])
@@ -557,13 +569,8 @@ def test_sigterm_during_the_merge_stops_between_tables_and_rerun_equals_a_clean_
     import does."""
     archive = tmp_path / "recording.tar.xz"
     write_recording_dump(archive, 5_000, seed=14)
-    marker, stopped_db = tmp_path / "merging", tmp_path / "stopped.db"
-    process = slow_merge(marker, 2, phase, str(archive), db=stopped_db, cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline and not (
-            marker.exists() and marker.read_text() == phase):
-        time.sleep(0.01)
-    assert marker.read_text() == phase, "the signal should land in the merge"
+    stopped_db = tmp_path / "stopped.db"
+    process = merge_paused_in(phase, 2, archive, stopped_db)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 1
     stopped = open_db(stopped_db)
@@ -574,12 +581,7 @@ def test_sigterm_during_the_merge_stops_between_tables_and_rerun_equals_a_clean_
         ("interrupted", "interrupted by SIGTERM; every staged chunk is kept")]
     stopped.conn.close()
 
-    command = [sys.executable, "-m", "harvester", "import-dump", str(archive)]
-    subprocess.run(command + ["--db", str(stopped_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
-    clean_db = tmp_path / "clean.db"
-    subprocess.run(command + ["--db", str(clean_db)], cwd=tmp_path, env=command_env(), check=True, timeout=120)
-    assert entity_content(open_db(stopped_db)) == entity_content(open_db(clean_db))
-    assert schema_objects(stopped_db) == schema_objects(clean_db)
+    rerun_equals_a_clean_import(archive, stopped_db)
 
 
 def schema_objects(path: Path) -> set:
