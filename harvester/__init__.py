@@ -1,3 +1,3 @@
 """mbharvest: lawful, rate-limited harvesting of open MusicBrainz metadata into SQLite."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -664,10 +664,10 @@ def demo(out_dir):
               help="Memory the import may use (peak resident). Env MBHARVEST_IMPORT_MEMORY_MB, config "
                    "[import] memory_mb; default 2048.")
 @click.option("--temp-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where staged rows wait for the merge (about 6% of the dump's uncompressed size). Env "
+              help="Where staged rows wait for the merge (about a quarter of the dump's uncompressed size). Env "
                    "MBHARVEST_IMPORT_TEMP_DIR, config [import] temp_dir; default <database>.import/ beside it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="LINES",
-              help="Lines per staged chunk at most (default: as many as --memory allows, or two minutes' worth).")
+              help="Lines per staged chunk at most (default: as many as --memory allows, or 30 seconds' worth).")
 @with_settings(IMPORTING)
 def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,
                         memory_mb, temp_dir, batch_size):

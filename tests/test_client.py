@@ -79,7 +79,7 @@ def test_constructor_refuses_without_contact_or_with_fast_rate(emulator, tmp_pat
 def test_user_agent_sent(emulator, corpus, fake_time):
     client_for(emulator, fake_time).lookup("artist", first(corpus.artists))
     (entry,) = emulator.requests
-    assert entry["user_agent"] == user_agent(CONTACT) == f"mbharvest/0.1.0 ( {CONTACT} )"
+    assert entry["user_agent"] == user_agent(CONTACT) == f"mbharvest/0.2.0 ( {CONTACT} )"
     assert "fmt=json" in entry["path"]
 
 
