@@ -25,6 +25,9 @@ The catalogue recurs the way a real one does:
   (30-120): a mean of about 7 (the real 5.1 M releases hold ~35 M
   recordings).
 
+Measured on 5,000 lines (seed 2025): 22.1 kB a line, 7.5 tracks a release,
+0.83 ISRCs a track.
+
 Every entity is a pure function of (seed, kind, index), so a recording, an
 artist or a label is the same in every line that carries it (a consistent
 snapshot), and memory stays flat for any number of lines (a bounded cache
