@@ -12,7 +12,7 @@ replaced, its aliases are not taken."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -286,22 +286,26 @@ class Walker:
         self.out.add("recording", row)
         self.common("recording", recording_id, doc)
         if "isrcs" in doc:
-            self.isrcs(recording_id, read_list(doc["isrcs"], "isrcs"))
+            self.codes("recording_isrc", "recording_id", recording_id, "isrc", read_list(doc["isrcs"], "isrcs"),
+                       normalize_isrc, self.out.invalid_isrcs)
         self.nested(doc, "releases", self.release, recording_id=recording_id)
         return recording_id
 
-    def isrcs(self, recording_id: str, codes: list) -> None:
-        self.clear("recording_isrc", recording_id=recording_id)
+    def codes(self, table: str, owner: str, owner_id: str, column: str, codes: list,
+              normalize: Callable[[Any], str | None], invalid: list) -> None:
+        """A recording's ISRCs or a work's ISWCs: normalized and each stored
+        once; invalid ones counted (`invalid`) and kept out."""
+        self.clear(table, **{owner: owner_id})
         seen = set()
         for raw in codes:
             if isinstance(raw, dict):  # {"id": "..."} in some client-made JSON
                 raw = raw.get("id")
-            code = normalize_isrc(raw)
+            code = normalize(raw)
             if code is None:
-                self.out.invalid_isrcs.append((recording_id, str(raw)[:40]))
+                invalid.append((owner_id, str(raw)[:40]))
             elif code not in seen:
                 seen.add(code)
-                self.out.add("recording_isrc", {"recording_id": recording_id, "isrc": code})
+                self.out.add(table, {owner: owner_id, column: code})
 
     def work(self, doc: dict) -> str:
         work_id = read_id(doc, "work")
@@ -309,20 +313,10 @@ class Walker:
             return work_id
         self.out.add("work", work_row(doc, work_id))
         if "iswcs" in doc:
-            self.iswcs(work_id, read_list(doc["iswcs"], "iswcs"))
+            self.codes("work_iswc", "work_id", work_id, "iswc", read_list(doc["iswcs"], "iswcs"), normalize_iswc,
+                       self.out.invalid_iswcs)
         self.common("work", work_id, doc)
         return work_id
-
-    def iswcs(self, work_id: str, codes: list) -> None:
-        self.clear("work_iswc", work_id=work_id)
-        seen = set()
-        for raw in codes:
-            code = normalize_iswc(raw)
-            if code is None:
-                self.out.invalid_iswcs.append((work_id, str(raw)[:40]))
-            elif code not in seen:
-                seen.add(code)
-                self.out.add("work_iswc", {"work_id": work_id, "iswc": code})
 
     def area(self, doc: dict) -> str:
         area_id = read_id(doc, "area")
