@@ -358,8 +358,11 @@ def wait_for_part(folder: Path, at_least: int, process: subprocess.Popen, second
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         for part in folder.glob("*.part") if folder.exists() else ():
-            if part.stat().st_size >= at_least:
-                return part
+            try:
+                if part.stat().st_size >= at_least:
+                    return part
+            except FileNotFoundError:  # finished and renamed since the listing
+                continue
         time.sleep(0.01)
     raise AssertionError(f"no .part of {at_least} bytes appeared (exit {process.poll()})")
 
