@@ -411,9 +411,9 @@ def _describe_runs(runs: list[dict[str, Any]]) -> list[str]:
     described = []
     for run in runs:
         args = _format_args(run["args"])
+        ended = f"finished {run['finished_at']}" if run["finished_at"] else "with no end recorded"
         described.append(f"`mbharvest {run['command'] or '?'}{' ' + args if args else ''}` "
-                         f"started {run['started_at'] or '?'}, finished {run['finished_at'] or 'not finished'} "
-                         f"({run['status'] or 'unknown status'})")
+                         f"started {run['started_at'] or '?'}, {ended} ({run['status'] or 'unknown status'})")
     return described
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harvester.cli import cli
-from harvester.report import PLOTS, write_report
+from harvester.report import PLOTS, _describe_runs, write_report
 from harvester.store import open_db
 from tests.test_stats import expected, store_corpus, synthetic_corpus
 
@@ -221,3 +221,14 @@ def test_the_report_lists_every_year(synthetic, tmp_path):
     years = re.findall(r"^\| (\d{4}|unknown) \| ([\d,]+) \|$", markdown, re.M)
     assert {year: int(n.replace(",", "")) for year, n in years} == truth["releases_per_year"]
     assert min(truth["releases_per_year"]) < "2010"  # the years a cut at 2010 used to hide
+
+
+def test_a_run_without_an_end_says_so_once():
+    """A run killed outright has no finished_at (a later run marks it interrupted)."""
+    runs = [{"command": "import-dump", "args": None, "started_at": "2026-11-30T23:12:53Z", "finished_at": None,
+             "status": "interrupted"},
+            {"command": "import-dump", "args": None, "started_at": "2026-11-30T23:25:49Z",
+             "finished_at": "2026-12-01T00:10:09Z", "status": "complete"}]
+    assert _describe_runs(runs) == [
+        "`mbharvest import-dump` started 2026-11-30T23:12:53Z, with no end recorded (interrupted)",
+        "`mbharvest import-dump` started 2026-11-30T23:25:49Z, finished 2026-12-01T00:10:09Z (complete)"]
