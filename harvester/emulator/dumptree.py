@@ -48,7 +48,7 @@ from harvester.emulator.corpus import ENTITIES, Corpus, Doc, credited_artists, m
 from harvester.emulator.exchange import Headers, Reply, Request
 from harvester.emulator.generate import generate_corpus
 from harvester.emulator.render import Renderer
-from harvester.emulator.serving import LocalServer, serve_until_stopped
+from harvester.emulator.serving import LocalServer, send_head, serve_until_stopped
 
 ROOT = "/pub/musicbrainz/data/json-dumps"
 # The eleven archives of a dump, in the order the server lists them. A corpus
@@ -482,18 +482,9 @@ def _handler(server: DumpServer) -> type[BaseHTTPRequestHandler]:
                 server._leave()
 
         def send(self, entry: dict[str, Any], reply: Reply, drop: bool) -> None:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            if drop:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
+            body = send_head(self, reply, cut=drop)
             if self.command == "HEAD":
                 return
-            body = reply.body[: len(reply.body) // 2] if drop else reply.body
             for start in range(0, len(body), SEND_CHUNK):
                 chunk = body[start:start + SEND_CHUNK]
                 self.wfile.write(chunk)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from harvester.emulator.corpus import Corpus
 from harvester.emulator.exchange import App, Reply, Request, json_reply
-from harvester.emulator.serving import LocalServer
+from harvester.emulator.serving import LocalServer, send_head
 from harvester.emulator.ws2 import WS2App, error_reply
 
 PROXY = "openresty"
@@ -231,17 +231,9 @@ def make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def send(self, reply: Reply, cut: bool = False, head: bool = False) -> None:
             try:
                 self.reply_server = reply.server
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                if cut:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
+                body = send_head(self, reply, cut)
                 if not head:
-                    self.wfile.write(reply.body[: len(reply.body) // 2] if cut else reply.body)
+                    self.wfile.write(body)
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True

@@ -1,5 +1,6 @@
 """What the emulator's HTTP servers share: listening on a free port, serving on
-a thread of their own (tests) or in the calling thread (the command line)."""
+a thread of their own (tests) or in the calling thread (the command line),
+and sending a reply's head."""
 
 from __future__ import annotations
 
@@ -7,6 +8,24 @@ import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harvester.emulator.exchange import Reply
+
+
+def send_head(handler: BaseHTTPRequestHandler, reply: Reply, cut: bool) -> bytes:
+    """Send the reply's status and headers; returns the body to write: all
+    of it, or, `cut`, its first half on a connection closed after it (a
+    reply dropped midway, Content-Length still the whole body's)."""
+    handler.send_response(reply.status)
+    handler.send_header("Content-Type", reply.content_type)
+    handler.send_header("Content-Length", str(len(reply.body)))
+    for name, value in reply.headers:
+        handler.send_header(name, value)
+    if cut:
+        handler.send_header("Connection", "close")
+        handler.close_connection = True
+    handler.end_headers()
+    return reply.body[: len(reply.body) // 2] if cut else reply.body
 
 
 class LocalServer:
