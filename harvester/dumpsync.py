@@ -41,6 +41,7 @@ from harvester import ledger
 from harvester.client import (RETRY_STATUSES, RetryPolicy, TransientFailure, check_contact,
                               describe_network_failure, parse_retry_after, server_host, user_agent)
 from harvester.dumps import DumpResult, ImportOptions, Progress, format_progress, import_dumps
+from harvester.dumps.runs import fsync_file
 from harvester.errors import DatabaseError, HarvesterError, RequestFailed, as_interrupted
 from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF
 from harvester.progress import format_duration
@@ -159,14 +160,6 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return (int(start) if start else None), (int(total) if total != "*" else None)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class DumpFetcher:
     """GETs from the dump server: identified (User-Agent with the contact), one
     request at a time, transient failures retried with exponential backoff and
@@ -247,9 +240,9 @@ class DumpFetcher:
                 raise ArchiveCorrupt(f"{url}: SHA-256 {actual} differs from {sha256.lower()} in {SUMS_FILE}; "
                                      f"the download was deleted and nothing from it imported (run again to fetch it "
                                      f"anew)")
-            _fsync(part)
+            fsync_file(part)
             os.replace(part, target)
-            _fsync(target.parent)
+            fsync_file(target.parent)
         except OSError as exc:
             raise DumpSyncError(f"{part}: cannot write the download ({exc.strerror or exc}); what is saved so far "
                                 "is kept") from None
