@@ -14,10 +14,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from harvester.export.datapackage import export_tables
+from harvester.export.datapackage import export_folder
 from harvester.export.source import (
-    AtomicFile, ExportResult, ProgressCallback, Selection, iter_batches, logical_columns, open_source,
-    prepare_out_dir, read_snapshot, write_error,
+    AtomicFile, ExportResult, ProgressCallback, Selection, iter_batches, logical_columns, write_error,
 )
 
 
@@ -63,10 +62,4 @@ def write_csv_table(conn: sqlite3.Connection, table: str, path: Path, selection:
 def export_csv(db_path: str | Path, out: str | Path, selection: Selection = Selection(),
                on_progress: ProgressCallback | None = None) -> ExportResult:
     """One CSV per table and a datapackage.json, all from one snapshot of the database."""
-    conn = open_source(db_path)
-    try:
-        out_dir = prepare_out_dir(out)
-        with read_snapshot(conn):
-            return export_tables(conn, out_dir, selection, "csv", write_csv_table, on_progress)
-    finally:
-        conn.close()
+    return export_folder(db_path, out, selection, "csv", write_csv_table, on_progress)

@@ -20,7 +20,7 @@ from harvester.export.dictionary import (
 )
 from harvester.export.source import (
     AtomicFile, ExportResult, ProgressCallback, Selection, count_supplementary_documents, existing_tables,
-    left_out_counts, logical_columns, primary_key, write_error,
+    left_out_counts, logical_columns, open_source, prepare_out_dir, primary_key, read_snapshot, write_error,
 )
 
 DATAPACKAGE = "datapackage.json"
@@ -132,3 +132,15 @@ def export_tables(conn: sqlite3.Connection, out_dir: Path, selection: Selection,
         result.stripped_documents = count_supplementary_documents(conn)
     result.files.append(write_datapackage(conn, result, suffix))
     return result
+
+
+def export_folder(db_path: str | Path, out: str | Path, selection: Selection, suffix: str,
+                  write_table: Callable[..., int], on_progress: ProgressCallback | None) -> ExportResult:
+    """export_tables into the folder `out`, all from one snapshot of the database."""
+    conn = open_source(db_path)
+    try:
+        out_dir = prepare_out_dir(out)
+        with read_snapshot(conn):
+            return export_tables(conn, out_dir, selection, suffix, write_table, on_progress)
+    finally:
+        conn.close()

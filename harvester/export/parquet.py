@@ -12,11 +12,10 @@ from typing import Any
 
 from harvester import __version__
 from harvester.errors import HarvesterError, MissingExtra
-from harvester.export.datapackage import export_tables
+from harvester.export.datapackage import export_folder
 from harvester.export.dictionary import ATTRIBUTION, describe, licence_of
 from harvester.export.source import (
-    AtomicFile, ExportResult, ProgressCallback, Selection, iter_batches, logical_columns, open_source,
-    prepare_out_dir, read_snapshot, write_error,
+    AtomicFile, ExportResult, ProgressCallback, Selection, iter_batches, logical_columns, write_error,
 )
 
 PARQUET_ROW_GROUP = 100_000
@@ -111,10 +110,4 @@ def export_parquet(db_path: str | Path, out: str | Path, selection: Selection = 
                    on_progress: ProgressCallback | None = None) -> ExportResult:
     """One Parquet file per table and a datapackage.json, all from one snapshot of the database."""
     _pyarrow()
-    conn = open_source(db_path)
-    try:
-        out_dir = prepare_out_dir(out)
-        with read_snapshot(conn):
-            return export_tables(conn, out_dir, selection, "parquet", write_parquet_table, on_progress)
-    finally:
-        conn.close()
+    return export_folder(db_path, out, selection, "parquet", write_parquet_table, on_progress)
