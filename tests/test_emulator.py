@@ -383,6 +383,20 @@ def test_no_user_agent_is_refused_by_the_proxy(emulator, corpus):
     assert emulator.requests[-1]["fault"] == "no-user-agent"
 
 
+def test_json_only_when_asked_for_as_the_service_answers_xml_otherwise(emulator, corpus):
+    """musicbrainz-notes: without fmt=json and without Accept: application/json
+    the service answers XML; the emulator, which renders no XML, refuses
+    rather than hand JSON to a client that did not ask for it."""
+    url = f"{emulator.url}/ws/2/artist/{prolific_artist(corpus)}"
+    agent = {"User-Agent": "mbharvest-tests/1 ( tests@example.org )"}
+    assert requests.get(url, headers=agent, timeout=5).status_code == 406
+    by_header = requests.get(url, headers={**agent, "Accept": "application/json"}, timeout=5)
+    by_query = requests.get(url + "?fmt=json", headers=agent, timeout=5)
+    assert by_header.status_code == by_query.status_code == 200
+    assert by_header.json() == by_query.json()
+    assert requests.get(url + "?fmt=xml", headers=agent, timeout=5).status_code == 400
+
+
 # ---- paging rules ----
 
 

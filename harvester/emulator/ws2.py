@@ -110,7 +110,12 @@ class WS2App:
         if parts[:2] != ["ws", "2"] or len(parts) not in (3, 4):
             return error_reply(404, "Not Found")
         query = request.query
-        if query.get("fmt", ["json"])[0] != "json":
+        fmt = query.get("fmt", [None])[0]
+        if fmt is None and "json" not in (request.headers.get("Accept") or ""):
+            # the service answers XML then (musicbrainzngs' default): a client must not get JSON by luck here
+            return error_reply(406, "Without fmt=json or Accept: application/json the service answers XML, "
+                                    "which this emulator does not render.")
+        if fmt not in (None, "json"):
             return error_reply(400, "This emulator serves fmt=json only.")
         entity = parts[2]
         includes = split_includes(query.get("inc", []))
