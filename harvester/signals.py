@@ -64,8 +64,8 @@ def stops_deferred() -> Iterator[DeferredStops]:
     whose threads and shared SQLite connection an exception landing between
     any two bytecodes could break (a thread created but not started, a
     connection rolled back while another thread writes on it): the dump
-    import checks between lines and between merge windows. A signal still
-    received and not raised by the time the block ends normally is given
+    import checks between lines and between merge windows. A signal
+    received and not yet raised when the block ends normally is given
     back to the handler it was kept from. Off the main thread (where no
     handler runs) nothing is deferred."""
     stops = DeferredStops()
