@@ -434,12 +434,16 @@ class DumpServer(LocalServer):
         with self.lock:
             entry["n"] = len(self.log) + 1
             self.log.append(entry)
+            entry["active"] = True
             self.active += 1
             self.most_active = max(self.most_active, self.active)
 
-    def _leave(self) -> None:
+    def _leave(self, entry: dict[str, Any]) -> None:
+        """The request no longer counts as active (once, whichever comes first:
+        just before its last bytes go out, or the handler's end)."""
         with self.lock:
-            self.active -= 1
+            if entry.pop("active", False):
+                self.active -= 1
 
 
 def _handler(server: DumpServer) -> type[BaseHTTPRequestHandler]:
@@ -479,14 +483,22 @@ def _handler(server: DumpServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
             finally:
-                server._leave()
+                server._leave(entry)
 
         def send(self, entry: dict[str, Any], reply: Reply, drop: bool) -> None:
+            # A client that has a whole reply may open its next connection before
+            # this thread runs again: the request stops counting as active just
+            # before its last write (the headers, or the last chunk), so
+            # `most_active` measures the client, not this thread's scheduling.
+            if self.command == "HEAD" or len(reply.body) < (2 if drop else 1):  # the headers are all
+                server._leave(entry)
             body = send_head(self, reply, cut=drop)
             if self.command == "HEAD":
                 return
             for start in range(0, len(body), SEND_CHUNK):
                 chunk = body[start:start + SEND_CHUNK]
+                if start + SEND_CHUNK >= len(body):
+                    server._leave(entry)
                 self.wfile.write(chunk)
                 self.wfile.flush()
                 with server.lock:
