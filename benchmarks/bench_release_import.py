@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -96,8 +97,10 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
                                   "--seed", str(seed), "--edition", str(edition), "--out", str(fifo),
                                   "--progress", str(progress)],
                                  cwd=Path(__file__).resolve().parent.parent, env=env, preexec_fn=lambda: os.nice(19))
+    log = OUT / f"release-edition{edition}.log"
+    log.unlink(missing_ok=True)
     command = [sys.executable, "-m", "harvester", "import-dump", "--entity", "release", "--timestamp",
-               TIMESTAMPS[edition], str(fifo), "--db", str(db), "-v"]
+               TIMESTAMPS[edition], str(fifo), "--db", str(db), "-v", "--log-file", str(log)]
     if memory:
         command += ["--memory", str(memory)]
     io_before = proc_io("self")
@@ -154,7 +157,15 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
             "write_bytes": written, "cancelled_write_bytes": cancelled, "database_bytes": database_bytes(db),
             "peak_rss_mb": usage.ru_maxrss // 1024, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
             "generator_cpu_seconds": round(generator_usage.ru_utime + generator_usage.ru_stime, 1),
-            "peak_stage_bytes": peak_stage, "changes": json.loads(changes or "{}")}
+            "peak_stage_bytes": peak_stage, "changes": json.loads(changes or "{}"),
+            "merge_steps": merge_steps(log.read_text())}
+
+
+def merge_steps(log: str) -> list[dict]:
+    """The importer's merge steps from its log file: what each took and wrote."""
+    return [{"step": step, "seconds": float(seconds), "write_mb": int(written.replace(",", "")) if written else None}
+            for step, seconds, written in re.findall(r" merge, (.+?): ([\d.]+) s(?:, ([\d,]+) MB written)?$", log,
+                                                     re.MULTILINE)]
 
 
 def _merge_seconds(summary: str) -> float | None:
@@ -225,6 +236,10 @@ def report(result: dict) -> str:
         for table, counts in result["changes"].items():
             lines.append(f"| {table} | {counts['new']:,} | {counts['updated']:,} | {counts['unchanged']:,} | "
                          f"{counts['deleted']:,} |")
+    if result.get("merge_steps"):
+        lines += ["", "Merge steps (from the importer's log):", "", "| step | s | written MB |", "|---|---:|---:|"]
+        lines += [f"| {step['step']} | {step['seconds']:,.1f} | "
+                  f"{'-' if step['write_mb'] is None else format(step['write_mb'], ',')} |" for step in result["merge_steps"]]
     lines += ["", "Curve (every point: lines read, lines committed in staged chunks, MB written, RSS MB):", "",
               "| s | lines read | lines/s since previous | lines committed | written MB | RSS MB |",
               "|---:|---:|---:|---:|---:|---:|"]

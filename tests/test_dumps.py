@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -27,7 +28,7 @@ from harvester.dumps import importer as dumps
 from harvester.dumps import merge, staging
 from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
 from harvester.normalize import normalize_isrc
-from harvester.store import open_db
+from harvester.store import PRIMARY_KEYS, open_db
 from tests.conftest import load_ws2
 from tests.test_store import content
 
@@ -211,6 +212,24 @@ def test_release_tar_gz_media_tracks_isrcs_and_labels(tmp_path, run):
     assert {tuple(r) for r in db.execute("SELECT release_id, label_id, catalog_number FROM release_label")} == {
         (d["id"], (li.get("label") or {}).get("id"), li.get("catalog-number") or "")
         for d in docs for li in d.get("label-info", [])}
+
+
+def test_the_log_file_says_what_each_merge_step_took_and_wrote(tmp_path, run):
+    docs = bodies(RELEASE_BODIES)
+    archive = write_archive(tmp_path / "release.tar.gz", "release", [line_of(d) for d in docs])
+    log = tmp_path / "import.log"
+    assert run(archive, "--log-file", log).exit_code == 0
+    text = log.read_text()
+    steps = re.findall(r" INFO release merge, (\w+) (?:built beside|merged in place): [\d.]+ s(, [\d,]+ MB written)?$",
+                       text, re.MULTILINE)
+    db = db_of(tmp_path)
+    ledger = {"harvest_run", "dump_import"}  # written by the import itself, not merged
+    filled = {table for table in set(PRIMARY_KEYS) - ledger if db[table].exists() and count(db, table)}
+    assert filled >= {"release", "track", "recording", "recording_isrc", "artist_credit_name"}
+    assert filled <= {table for table, _ in steps} <= set(PRIMARY_KEYS)
+    assert re.search(r" INFO release merge, the transaction, its commit included: [\d.]+ s", text, re.MULTILINE)
+    if Path("/proc/self/io").exists():  # Linux: what each step wrote
+        assert all(written for _, written in steps)
 
 
 def test_a_label_info_without_a_label_is_one_row_with_a_null_label_in_every_dump(tmp_path, run):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import logging
 import shutil
 import sqlite3
 import time
@@ -56,6 +57,8 @@ BATCH_LINES = None
 BATCH_SECONDS = 30.0
 BAD_LINES_LISTED = 5
 PROGRESS_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 DEFAULT_MEMORY_MB = 2048
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
@@ -312,6 +315,29 @@ def check_space(folder: Path, db_path: Path | None, line_bytes: int) -> None:
                             f"holds as much again until the merge commits)")
 
 
+def _bytes_written() -> int | None:
+    """This process's bytes written to storage so far (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/io", "rb") as io:
+            for line in io:
+                if line.startswith(b"write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+@contextmanager
+def _merge_step(entity_type: str, what: str) -> Iterator[None]:
+    """Log how long one merge step took and what it wrote (-vv, --log-file):
+    where a merge's time and disk writes go, per table."""
+    started, before = time.monotonic(), _bytes_written()
+    yield
+    after = _bytes_written()
+    written = f", {(after - before) / 1e6:,.0f} MB written" if before is not None and after is not None else ""
+    log.info("%s merge, %s: %.1f s%s", entity_type, what, time.monotonic() - started, written)
+
+
 class _Import:
     """Stages one dump part's lines, then merges them."""
 
@@ -511,7 +537,9 @@ class _Import:
 
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
                status: str, merging: Callable[[str], None] | None) -> None:
-        lookups.build(stages, _keys())
+        entity_type = self.part.entity_type
+        with _merge_step(entity_type, "set lookups"):
+            lookups.build(stages, _keys())
         self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
         self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
         self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
@@ -537,21 +565,26 @@ class _Import:
                 self.check_stop()
                 if merging is not None:
                     merging(f"{table}: building")
-                built[table] = merge.build(stages[table], commit_rows).as_json()
+                with _merge_step(entity_type, f"{table} built beside"):
+                    built[table] = merge.build(stages[table], commit_rows).as_json()
                 self._save("running")
         self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
-        with write_transaction(self.db):
+        # the steps below, then the commit, which checkpoints the WAL into the database
+        with _merge_step(entity_type, "the transaction, its commit included"), write_transaction(self.db):
             for table in order:
                 self.check_stop()  # rolls the transaction back: the database stays as it was
                 if merging is not None:
                     merging(table)
                 if table in built:
-                    merge.swap(table)
+                    with _merge_step(entity_type, f"{table} swapped in"):
+                        merge.swap(table)
                     merge.changes[table] = TableChanges(**built[table])
                 else:
-                    merge.table(stages[table])
+                    with _merge_step(entity_type, f"{table} merged in place"):
+                        merge.table(stages[table])
             # a table built beside never fired the summary triggers: its summaries are recounted
-            rebuild_summaries(self.db, set(built))
+            with _merge_step(entity_type, "summaries recounted"):
+                rebuild_summaries(self.db, set(built))
             merged_stage = _Stage(self.stage.folder, self.stage.lines, self.stage.skipped, [],
                                   self.stage.column_sets, self.stage.counts)  # what is left: nothing to merge
             now = utc_now()
