@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -165,30 +166,36 @@ class RepeatFilter:
 
     def __init__(self, entries: int):
         self.entries = max(1, entries)
-        self.runs: dict[tuple[str, Any], list] = {}  # (table, key) -> [stream, key, seq, column set, values]
+        # (table, key) -> [stream, key, seq, column set, values], least recently extended first.
+        # An OrderedDict, not a dict: taking a dict's first key scans past the
+        # slots of every key removed before it (one popped a row), so with a
+        # few hundred thousand runs each eviction cost tens of microseconds.
+        self.runs: OrderedDict[tuple[str, Any], list] = OrderedDict()
         self.repeats = 0
 
     def add(self, stream: list, table: str, key: Any, seq: int, number: int, kept: tuple) -> None:
         runs = self.runs
-        run = runs.pop((table, key), None)
+        name = (table, key)
+        run = runs.get(name)
         if run is not None:
+            runs.move_to_end(name)  # most recently extended last
             if run[3] == number and run[4] == kept:
                 run[2] = seq
-                runs[(table, key)] = run  # most recently extended last
                 self.repeats += 1
                 return
             run[0].append((run[1], run[2], run[3], *run[4]))
-        runs[(table, key)] = [stream, key, seq, number, kept]
+            run[0], run[2], run[3], run[4] = stream, seq, number, kept
+            return
+        runs[name] = [stream, key, seq, number, kept]
         if len(runs) > self.entries:
-            oldest = next(iter(runs))
-            run = runs.pop(oldest)
+            run = runs.popitem(last=False)[1]
             run[0].append((run[1], run[2], run[3], *run[4]))
 
     def drain(self) -> None:
         """Stage every pending run (the chunk ends)."""
         for stream, key, seq, number, kept in self.runs.values():
             stream.append((key, seq, number, *kept))
-        self.runs = {}
+        self.runs = OrderedDict()
 
 
 @dataclass
