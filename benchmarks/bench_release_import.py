@@ -262,6 +262,7 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=None, help="--memory for the importer (MB)")
     parser.add_argument("--db", type=Path, default=OUT / "bench-release.db")
     args = parser.parse_args()
+    args.db = args.db.resolve()  # the importer runs in OUT: a relative --db would land there
     OUT.mkdir(exist_ok=True)
     if args.editions[0] == 1:
         for suffix in ("", "-wal", "-shm", ".lock"):
