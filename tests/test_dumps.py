@@ -672,6 +672,35 @@ def test_a_fifo_and_standard_input_are_read_as_streams(tmp_path, run):
     assert lines_without_date.returncode == 2 and b"--timestamp" in lines_without_date.stderr
 
 
+def test_a_stream_shorter_than_what_an_earlier_run_staged_is_refused_and_the_whole_one_continues(tmp_path):
+    lines = synthetic_lines(600)
+    base = [sys.executable, "-m", "harvester", "import-dump", "-", "--entity", "recording", "--timestamp", TIMESTAMP,
+            "--db", str(tmp_path / "mb.db"), "--batch-size", "250"]
+
+    def piped(given: list[bytes], *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(base + list(extra), input=b"".join(given), cwd=tmp_path, env=command_env(),
+                              capture_output=True, timeout=120)
+
+    def query(sql: str) -> list[tuple]:
+        conn = sqlite3.connect(tmp_path / "mb.db")
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    first = piped(lines, "--max-runtime", "0")
+    assert first.returncode == 0, first.stderr
+    assert query("SELECT status, lines_staged FROM dump_import") == [("partial", 250)]
+    short = piped(lines[:100])  # the same type and TIMESTAMP, and a stream has no size to tell them apart
+    assert short.returncode == 1
+    assert b"ends after 100 lines, but an earlier run staged 250 lines" in short.stderr
+    assert query("SELECT lines_staged, lines_committed FROM dump_import") == [(250, 0)]
+    assert query("SELECT count(*) FROM recording") == [(0,)]
+    whole = piped(lines)
+    assert whole.returncode == 0, whole.stderr
+    assert query("SELECT status, lines_committed FROM dump_import") == [("complete", 600)]
+    assert {row[0] for row in query("SELECT id FROM recording")} == {json.loads(line)["id"] for line in lines}
+
+
 def test_staged_runs_go_to_the_temp_dir_and_are_removed_once_merged(tmp_path, run):
     lines = synthetic_lines(600)
     archive = write_archive(tmp_path / "recording.tar.xz", "recording", lines)

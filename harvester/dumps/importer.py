@@ -414,6 +414,11 @@ class _Import:
         try:
             for _ in itertools.islice(lines, self.stage.lines):
                 position += 1
+            if position < self.stage.lines:  # a stream (no size in the key) shorter than what was staged
+                raise DumpError(f"{self.path}: it ends after {position:,} lines, but an earlier run staged "
+                                f"{self.stage.lines:,} lines of this dump ({self.key['entity_type']}, "
+                                f"{self.key['dump_timestamp']}): not the same input; give the whole dump again "
+                                f"to continue that import")
             result.lines_resumed_past = position
             in_chunk, chunk_started = 0, time.monotonic()
             reported = chunk_started
