@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +25,20 @@ REAL_CORPUS_BODIES = (
     "musicbrainz-android/release_lookup.json", "musicbrainz-android/release-group_lookup.json",
     "picard/release.json", "sortipy/releases-line1-58558cec-d9f1-40e4-a857-f7af88883c12.json",
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def default_stop_signals() -> Iterator[None]:
+    """The suite sends SIGINT and SIGHUP to mbharvest (in its own process and
+    in children), and mbharvest rightly keeps a stop signal it inherits
+    ignored (nohup, a job started with `&` by a script): the suite runs with
+    the default dispositions, which its children inherit, wherever it was
+    started from."""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_DFL)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def load_ws2(path: str):
