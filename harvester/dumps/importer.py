@@ -50,6 +50,8 @@ from harvester.signals import stops_deferred
 from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
 from harvester.views import rebuild_summaries
 
+log = logging.getLogger(__name__)
+
 # A chunk closes at whichever comes first: its share of the memory budget
 # (see MEMORY_SHARES), `--batch-size` lines when given, or BATCH_SECONDS.
 # An interrupted import loses at most the chunk it was reading.
@@ -57,8 +59,6 @@ BATCH_LINES = None
 BATCH_SECONDS = 30.0
 BAD_LINES_LISTED = 5
 PROGRESS_SECONDS = 0.5
-
-log = logging.getLogger(__name__)
 DEFAULT_MEMORY_MB = 2048
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
