@@ -5,7 +5,9 @@ rules (not through the importer's staging, sorting or merge):
 - a line's named child sets (Normalized.replace) lose their rows first;
 - then each of the line's rows lays the columns it has over the stored row
   of its key (a new row starts empty), stamped with the dump's time and
-  source.
+  source;
+- at the end, a child row (not an entity table's) whose columns are what
+  they were before the dump keeps the stamps it had.
 
 The importer sorts and merges instead of applying lines in order; this is
 the order-by-order definition it must agree with.
@@ -15,11 +17,19 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from harvester.normalize import normalize_entity
+from harvester.normalize import TABLE_OF, normalize_entity
 from harvester.store import PRIMARY_KEYS
 
 # tables a dump import writes, with the columns they must hold (None where absent)
 State = dict[str, dict[tuple, dict[str, Any]]]
+CARRIED = "(carried by)"  # not a column: the source of the last dump that carried the row
+STAMPS = ("fetched_at", "source", CARRIED)
+ENTITY_TABLES = frozenset(TABLE_OF.values())
+
+
+def same_data(old: dict, new: dict) -> bool:
+    """Whether two versions of a row hold the same values, stamps aside."""
+    return all(old.get(c) == new.get(c) for c in (old.keys() | new.keys()) - set(STAMPS))
 
 
 def key_of(table: str, row: dict) -> tuple:
@@ -30,7 +40,9 @@ def key_of(table: str, row: dict) -> tuple:
 def apply_dump(state: State, entity_type: str, docs: Iterable[dict], dump_time: str, *,
                supplementary: bool = False, keep_documents: bool = False) -> State:
     """`state` after importing `docs` as the lines of one dump taken at `dump_time` (`...Z`)."""
-    stamp = {"fetched_at": dump_time, "source": f"dump:{dump_time}"}
+    stamp = {"fetched_at": dump_time, "source": f"dump:{dump_time}", CARRIED: f"dump:{dump_time}"}
+    before = {table: {key: dict(row) for key, row in rows.items()}
+              for table, rows in state.items() if table not in ENTITY_TABLES}
     members: dict[tuple[str, tuple], dict[tuple, set]] = {}  # (table, set columns) -> set key -> row keys
 
     def index(table: str, columns: tuple) -> dict[tuple, set]:
@@ -64,6 +76,11 @@ def apply_dump(state: State, entity_type: str, docs: Iterable[dict], dump_time: 
                 for (other_table, columns), sets in members.items():
                     if other_table == table:
                         sets.setdefault(tuple(stored.get(c) for c in columns), set()).add(key)
+    for table, rows in before.items():
+        for key, old in rows.items():
+            row = state.get(table, {}).get(key)
+            if row is not None and same_data(old, row):
+                row["fetched_at"], row["source"] = old.get("fetched_at"), old.get("source")
     return state
 
 
@@ -109,17 +126,17 @@ def differences(db, state: State) -> dict[str, Any]:
 
 def changes(before: State, after: State, carried_source: str) -> dict[str, dict[str, int]]:
     """new / updated / unchanged / deleted per table between two states, for
-    the rows the dump carried (source = the dump) and the rows it removed."""
+    the rows the dump carried and the rows it removed."""
     counted = {}
     for table in set(before) | set(after):
         old, new = before.get(table, {}), after.get(table, {})
         counts = {"new": 0, "updated": 0, "unchanged": 0, "deleted": len(old.keys() - new.keys())}
         for key, row in new.items():
-            if row.get("source") != carried_source:
+            if row.get(CARRIED) != carried_source:
                 continue
             if key not in old:
                 counts["new"] += 1
-            elif any(old[key].get(c) != row.get(c) for c in (old[key].keys() | row.keys()) - {"fetched_at", "source"}):
+            elif not same_data(old[key], row):
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1

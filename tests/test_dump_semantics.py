@@ -186,6 +186,39 @@ def test_a_child_set_named_by_two_lines_takes_the_last_and_a_newer_dump_replaces
     assert counted["track"] == {"new": 1, "updated": 0, "unchanged": 1, "deleted": 0}
 
 
+@pytest.mark.parametrize("others", [0, 8], ids=["merged in place", "built beside"])
+def test_a_newer_dump_stamps_every_entity_it_carries_and_only_the_child_rows_it_changes(importer, tmp_path, others):
+    """sync-dumps reads an entity row's source as "carried by that dump";
+    a child row keeps its stamps unless the newer dump changes it (so the
+    pages of a child table it hardly changes are not rewritten). With 8
+    other new releases the track and ISRC tables are small next to what the
+    dump brings, so they are rebuilt beside rather than merged in place."""
+    artist = {"id": mbid(5), "name": "D"}
+    kept = (mbid(150), mbid(500), ["GBAAA0000005"])
+    importer("release", [release(mbid(50), "Same", artist, [kept, (mbid(151), mbid(501), [])])], T1)
+    more = [release(mbid(60 + n), f"Other {n}", artist, [(mbid(160 + 2 * n + i), mbid(600 + 2 * n + i),
+                                                           [f"GBBBB00000{2 * n + i:02d}"]) for i in range(2)])
+            for n in range(others)]
+    log = tmp_path / "merge.log"
+    db = importer("release", [release(mbid(50), "Same", artist, [kept, (mbid(151), mbid(501), ["GBAAA0000006"])]),
+                              *more], T2, "--log-file", str(log))
+    path = "built beside" if others else "merged in place"
+    assert f"track {path}" in log.read_text() and f"recording_isrc {path}" in log.read_text()
+    old, new = f"dump:{T1}", f"dump:{T2}"
+    for table in ("release", "recording", "artist"):  # entities carried, changed or not
+        assert {source for (source,) in db.execute(f"SELECT source FROM [{table}]")} == {new}, table
+    assert db.execute("SELECT source, fetched_at FROM track WHERE id IN (?, ?)", [mbid(150), mbid(151)]).fetchall() \
+        == [(old, T1)] * 2  # as they were
+    assert dict(db.execute("SELECT isrc, source FROM recording_isrc WHERE recording_id IN (?, ?)",
+                           [mbid(500), mbid(501)])) == {"GBAAA0000005": old, "GBAAA0000006": new}
+    assert {source for (source,) in db.execute("SELECT source FROM artist_credit_name WHERE entity_id = ?",
+                                               [mbid(50)])} == {old}
+    assert db.execute("SELECT count(*) FROM track WHERE source = ?", [new]).fetchone()[0] == 2 * others
+    counted = json.loads(db.execute("SELECT changes FROM dump_import WHERE dump_timestamp = ?", [T2]).fetchone()[0])
+    assert counted["track"] == {"new": 2 * others, "updated": 0, "unchanged": 2, "deleted": 0}
+    assert counted["release"] == {"new": others, "updated": 0, "unchanged": 1, "deleted": 0}
+
+
 def test_the_same_set_twice_in_one_line_is_one_set(importer):
     artist = {"id": mbid(4), "name": "C"}
     docs = [release(mbid(40), "Twice", artist, [(mbid(140), mbid(400), ["GBAAA0000004"]),

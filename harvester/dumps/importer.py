@@ -554,8 +554,8 @@ class _Import:
             if merging is not None:
                 merging(f"{table}: {keys:,} keys")
 
-        merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp, self.stage.counts.partial,
-                      lookups, report)
+        merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp, ENTITY_TABLES,
+                      self.stage.counts.partial, lookups, report)
         order = sorted(stages, key=_table_order)
         built = self.stage.built
         for leftover in new_tables(self.db):

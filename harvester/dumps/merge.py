@@ -23,17 +23,22 @@ JSON dumps"):
   order; a column no copy has keeps its stored value (NULL for a new row).
   A poorer nested copy never blanks what a richer copy set, whichever comes
   first, in one dump or across dumps.
-- Every row the dump carries gets `fetched_at` and `source` of the dump,
-  also when nothing else in it changed ("source = this dump" means "carried
-  by this dump"); rows it does not carry are left as they are.
+- Every entity row the dump carries (an artist, a release...) gets
+  `fetched_at` and `source` of the dump, also when nothing else in it
+  changed ("source = this dump" means "carried by this dump": sync-dumps'
+  gone pass reads it); a child row (a track, a credit name, a relationship)
+  gets them when it is new or changed, and keeps its own when the dump
+  leaves it as it was, so a newer dump does not rewrite the pages of the
+  child tables it hardly changes. Rows it does not carry are left as they
+  are.
 
 Two ways to write a table: into a table that is empty, or small next to
 what the dump brings, its secondary indexes and full-text triggers are
 dropped first and built once at the end (by sorting), inside the same
 transaction; otherwise the stored rows are read in key order (on a second
 connection, from the snapshot before the merge) beside the staged ones, and
-only differences are written: a new row, a changed row, a refreshed stamp,
-a dropped child row.
+only differences are written: a new row, a changed row, a refreshed entity
+stamp, a dropped child row.
 """
 
 from __future__ import annotations
@@ -113,8 +118,9 @@ class _Shape:
     """How a table's staged records become its rows."""
 
     def __init__(self, db: sqlite_utils.Database, table: str, key: tuple[str, ...], column_sets: ColumnSets,
-                 stamp: dict[str, str]):
+                 stamp: dict[str, str], stamps_carried: bool):
         self.table, self.key = table, key
+        self.stamps_carried = stamps_carried  # an entity table: an unchanged row carried takes the stamps too
         self.columns = [row[1] for row in db.execute(f"PRAGMA table_info([{table}])")]
         position = {column: index for index, column in enumerate(self.columns)}
         self.single = len(key) == 1
@@ -199,10 +205,11 @@ class Merge:
     rewrites every WAL frame after the first such page.)"""
 
     def __init__(self, db: sqlite_utils.Database, snapshot: sqlite3.Connection, column_sets: ColumnSets,
-                 keys: dict[str, tuple[str, ...]], stamp: dict[str, str], partial: dict[str, int],
-                 lookups: "SetLookups", progress: Callable[[str, int], None] | None = None):
+                 keys: dict[str, tuple[str, ...]], stamp: dict[str, str], entity_tables: frozenset[str],
+                 partial: dict[str, int], lookups: "SetLookups", progress: Callable[[str, int], None] | None = None):
         self.db, self.snapshot = db, snapshot
         self.column_sets, self.keys, self.stamp = column_sets, keys, stamp
+        self.entity_tables = entity_tables  # whose unchanged rows the dump stamps (see the module's rules)
         self.partial = partial
         self.lookups = lookups
         self.progress = progress
@@ -225,8 +232,7 @@ class Merge:
         self.db.execute(_CREATE_TABLE.sub(lambda _: f"CREATE TABLE [{target}]", sql, count=1))
         self.db.conn.commit()
         changes = self.changes[stage.name] = TableChanges()
-        self._write(stage, _Writer(self.db, _Shape(self.db, stage.name, self.keys[stage.name], self.column_sets,
-                                                    self.stamp), changes, target, commit_rows))
+        self._write(stage, _Writer(self.db, self._shape(stage.name), changes, target, commit_rows))
         return changes
 
     def swap(self, table: str) -> None:
@@ -248,9 +254,11 @@ class Merge:
     def table(self, stage: TableStage) -> TableChanges:
         """Merge the table in place (inside the caller's transaction)."""
         changes = self.changes[stage.name] = TableChanges()
-        self._write(stage, _Writer(self.db, _Shape(self.db, stage.name, self.keys[stage.name], self.column_sets,
-                                                    self.stamp), changes))
+        self._write(stage, _Writer(self.db, self._shape(stage.name), changes))
         return changes
+
+    def _shape(self, table: str) -> _Shape:
+        return _Shape(self.db, table, self.keys[table], self.column_sets, self.stamp, table in self.entity_tables)
 
     def _write(self, stage: TableStage, writer: "_Writer") -> None:
         shape = writer.shape
@@ -595,6 +603,8 @@ class _Writer:
                 self.changes.updated += 1
             else:
                 self.changes.unchanged += 1
+                if not self.shape.stamps_carried:
+                    row = stored[2]  # a child row as it was keeps its stamps: its page is not rewritten
             if self.target is not None:
                 self.inserts.append(row)
             elif changed:
