@@ -9,8 +9,8 @@ importer, referenced types first; marks gone what the dump no longer
 carries; records the run in the ledger; and removes downloads beyond `keep`.
 
 The dumps have no tombstones: a deleted or merged-away entity simply stops
-appearing. The importer stamps every row a line carries (nested copies and
-unchanged rows too) with `source = dump:<TIMESTAMP>`, so once every archive
+appearing. The importer stamps every entity row a line carries (nested copies
+and unchanged rows too) with `source = dump:<TIMESTAMP>`, so once every archive
 that carries a type is imported completely, a row of that type whose source
 is an older dump was not carried: it gets `gone_at` = the dump's time. Rows
 fetched through the API (`ws2:...`) are never marked by a dump. Recordings

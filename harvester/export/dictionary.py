@@ -70,8 +70,11 @@ def _columns(**declared: tuple[str, str]) -> dict[str, Column]:
 
 
 _STAMP = {
-    "fetched_at": ("TIMESTAMP", "When this row was last fetched (UTC)."),
-    "source": ("TEXT", "Where the row came from: ws2:<server URL> or dump:<dump timestamp>."),
+    "fetched_at": ("TIMESTAMP", "When this row was last fetched (UTC); a dump's rows have the dump's time. "
+                   "An entity row takes the newest dump that carries it; a child row keeps its stamps while "
+                   "newer dumps leave it unchanged."),
+    "source": ("TEXT", "Where the row came from: ws2:<server URL> or dump:<dump timestamp> (for an entity row, "
+               "the newest dump carrying it; for a child row, the dump that last wrote it)."),
 }
 _GONE = ("TIMESTAMP", "When the entity was found deleted upstream (NULL while it exists).")
 _ENTITY_TYPE = ("TEXT", "Type of the entity the row belongs to (artist, label, release_group, release, recording, "
