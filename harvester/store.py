@@ -488,6 +488,15 @@ def _open_data(db: sqlite_utils.Database) -> None:
     create_views(db, OPEN_DATA_VIEWS)
 
 
+@MIGRATIONS(name="0012_redundant_isrc_index")
+def _redundant_isrc_index(db: sqlite_utils.Database) -> None:
+    """0.1.0's index on recording_isrc (isrc) is the leading part of the
+    (isrc, recording_id) index 0003 added: it answered nothing the other does
+    not, and every dump merge built or kept it up to date."""
+    db.execute("DROP INDEX IF EXISTS idx_recording_isrc_isrc")
+    db.execute("DELETE FROM bulk_load WHERE name = 'idx_recording_isrc_isrc'")  # a 0.1.0 bulk load left dead
+
+
 def _secondary_types_json(stored: str) -> str:
     """0.1.0's `Compilation; Live` as the JSON array `["Compilation","Live"]` ('' is `[]`)."""
     return orjson.dumps([part.strip() for part in stored.split(";") if part.strip()]).decode()

@@ -252,3 +252,32 @@ def test_readers_see_only_committed_pages(tmp_path):
         save(writer, normalize_entity("release", body), source="api", fetched_at=T0)
         assert reader.execute("SELECT count(*) FROM track").fetchone()[0] == 0
     assert reader.execute("SELECT count(*) FROM track").fetchone()[0] == 12
+
+
+def _redundant_indexes(db) -> list[tuple[str, str]]:
+    """Plain indexes whose columns lead another index of their table (it answers every query they do)."""
+    found = []
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        indexes = [(name, [row[2] for row in db.execute(f"PRAGMA index_info([{name}])")], unique, partial)
+                   for _, name, unique, _, partial in db.execute(f"PRAGMA index_list([{table}])").fetchall()]
+        found += [(name, other) for name, columns, unique, partial in indexes if not unique and not partial
+                  for other, wider, _, _ in indexes if len(wider) > len(columns) and wider[:len(columns)] == columns]
+    return found
+
+
+def test_no_index_is_the_leading_part_of_another_in_a_new_or_an_upgraded_database(tmp_path):
+    import shutil
+    from pathlib import Path
+    old = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "db" / "mbharvest-0.1.0.db", old)
+    conn = sqlite3.connect(old)
+    assert _redundant_indexes(conn) == [("idx_recording_isrc_isrc", "idx_recording_isrc_isrc_recording_id")]
+    conn.close()
+    for path in (tmp_path / "new.db", old):
+        db = open_db(path)
+        assert _redundant_indexes(db) == [], path.name
+        # the statistics' ISRC counts still read an index, not the table
+        plan = " ".join(row[3] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT isrc, count(*) FROM recording_isrc GROUP BY isrc"))
+        assert "COVERING INDEX idx_recording_isrc_isrc_recording_id" in plan, plan
+        db.close()
