@@ -317,3 +317,18 @@ def test_a_database_of_the_previous_release_upgrades_to_the_portable_views(tmp_p
         assert sorted(duck.execute(f"SELECT * FROM mb.{view}").fetchall(), key=repr) == sorted(
             rows(old, f"SELECT * FROM {view}"), key=repr), view
     duck.close()
+
+
+def test_gone_is_is_not_null_for_every_value_a_text_column_holds_and_reads_the_gone_at_index(tmp_path):
+    from harvester.views import gone
+    db = store.open_db(tmp_path / "g.db")
+    values = [None, "", " ", "2025-11-22T00:00:52Z", "-", "\x00", 0, -1.5, float("-inf"), 10**18, b"", b"\x00"]
+    with db.atomic():
+        for n, value in enumerate(values):
+            db.execute("INSERT INTO recording (id, title, gone_at) VALUES (?, 'T', ?)", [f"r{n}", value])
+    assert {typeof for (typeof,) in db.execute("SELECT typeof(gone_at) FROM recording")} == {"null", "text", "blob"}
+    assert [row[0] for row in db.execute(f"SELECT id FROM recording r WHERE {gone('r')} ORDER BY rowid")] == [
+        f"r{n}" for n, value in enumerate(values) if value is not None]
+    plan = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN SELECT id FROM recording r WHERE {gone('r')}"))
+    assert "USING INDEX idx_recording_gone_at" in plan, plan
+    db.close()
