@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -39,6 +41,32 @@ def default_stop_signals() -> Iterator[None]:
     yield
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def children_dump_their_threads() -> Iterator[None]:
+    """Every child the suite starts runs with faulthandler on, so that one
+    that hangs can be made to show where (exit_code_of)."""
+    previous = os.environ.get("PYTHONFAULTHANDLER")
+    os.environ["PYTHONFAULTHANDLER"] = "1"
+    yield
+    if previous is None:
+        del os.environ["PYTHONFAULTHANDLER"]
+    else:
+        os.environ["PYTHONFAULTHANDLER"] = previous
+
+
+def exit_code_of(process: subprocess.Popen, timeout: float) -> int:
+    """The child's exit code, its pipes drained meanwhile (a child never
+    blocks on a full pipe). A child still running after `timeout` is sent
+    SIGABRT and the test fails with every thread's traceback (its stderr)."""
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        _, stderr = process.communicate(timeout=30)
+        pytest.fail(f"the child was still running {timeout} s on; its threads when stopped:\n{stderr}")
+    return process.returncode
 
 
 def load_ws2(path: str):

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from harvester.cli import cli
 from harvester.emulator import Emulator, generate_corpus
 from tests.test_harvest import _content, assert_equal_truth, prolific_artist
-from tests.conftest import CONTACT
+from tests.conftest import CONTACT, exit_code_of
 from tests.truth import artist_truth
 
 LONG_AGO = "2000-01-01T00:00:00Z"
@@ -142,7 +142,7 @@ def test_refresh_finishes_every_key_of_an_interrupted_harvest_also_those_never_r
             assert process.poll() is None, process.stderr.read()
             time.sleep(0.005)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 1
+        assert exit_code_of(process, timeout=30) == 1
         interrupted = len(emu.requests)
         config = write_config(tmp_path, emu, older_than=36500)  # empty watchlist, nothing stale
         result = refresh(config, "-v")

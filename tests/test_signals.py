@@ -155,3 +155,19 @@ def test_deferred_stops_wait_for_check_and_an_unchecked_one_goes_back_to_its_han
         assert reached_the_end_of_the_block
         assert raised.value.signal_name == "SIGHUP"  # given back to stop_on_signals' handler at the end
     assert signal.getsignal(signal.SIGTERM) == before  # every handler put back
+
+
+def test_a_child_that_hangs_fails_its_test_showing_where_it_hangs():
+    """exit_code_of, which the stop-signal tests wait with: a hang is shown, not just timed out."""
+    import subprocess
+    import sys
+
+    from tests.conftest import exit_code_of
+    quick = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stderr=subprocess.PIPE)
+    assert exit_code_of(quick, timeout=30) == 3
+    hanging = subprocess.Popen([sys.executable, "-c", "import time\ndef waiting_here():\n    time.sleep(120)\n"
+                                "waiting_here()"], stderr=subprocess.PIPE, text=True)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        exit_code_of(hanging, timeout=1)
+    assert "still running 1 s on" in str(failed.value) and "in waiting_here" in str(failed.value)
+    assert hanging.returncode == -signal.SIGABRT
