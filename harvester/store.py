@@ -608,7 +608,7 @@ def _header(path: Path) -> bytes:
         raise DatabaseError(f"{path}: cannot read the database file ({exc.strerror})") from None
 
 
-def _read_only_uris(path: Path, header: bytes) -> list[str]:
+def _read_only_uris(path: Path, header: bytes | None) -> list[str]:
     """How to read `path` without writing it or leaving anything beside it,
     in order of preference.
 
@@ -620,18 +620,18 @@ def _read_only_uris(path: Path, header: bytes) -> list[str]:
     nothing is written (query_only) and the journal mode stays. A file or
     folder that cannot be written (read-only media, a write-protected copy):
     immutable=1, which reads the file as it is, takes no lock and creates
-    nothing."""
+    nothing. `header` is None when it was not read (a -wal is beside)."""
     base = path.resolve().as_uri()
     writable = os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
     immutable = f"{base}?mode=ro&immutable=1"
-    if len(header) > 18 and header[18] != _WAL_FORMAT:
+    if header is not None and len(header) > 18 and header[18] != _WAL_FORMAT:
         return [f"{base}?mode=ro" if writable else immutable]
     if Path(f"{path}-wal").exists():
         return [f"{base}?mode=ro"] + ([] if writable else [immutable])
     return [f"{base}?mode=rw" if writable else immutable]
 
 
-def _connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
+def _connect_read_only(path: Path, header: bytes | None) -> sqlite3.Connection:
     """A connection that can only read (autocommit, so a caller can hold one
     read transaction over many queries with BEGIN ... COMMIT)."""
     uris = _read_only_uris(path, header)
@@ -682,8 +682,14 @@ def _examine(path: Path) -> tuple[str, sqlite3.Connection | None]:
         return "missing", None
     if path.stat().st_size == 0:
         return "empty", None
-    header = _header(path)
-    if not header.startswith(SQLITE_HEADER):
+    # Closing any descriptor of a file drops every POSIX lock this process
+    # holds on it, so reading the header with open() would pull the locks
+    # from under this process's other connections to it (another process's
+    # checkpoint then rewrites what they read: "database disk image is
+    # malformed"). A -wal beside the file means connections may be open:
+    # then only SQLite opens it (its own closes wait for its locks).
+    header = None if Path(f"{path}-wal").exists() else _header(path)
+    if header is not None and not header.startswith(SQLITE_HEADER):
         raise _not_sqlite(path)
     conn = _connect_read_only(path, header)
     try:

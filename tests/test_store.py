@@ -281,3 +281,26 @@ def test_no_index_is_the_leading_part_of_another_in_a_new_or_an_upgraded_databas
             "EXPLAIN QUERY PLAN SELECT isrc, count(*) FROM recording_isrc GROUP BY isrc"))
         assert "COVERING INDEX idx_recording_isrc_isrc_recording_id" in plan, plan
         db.close()
+
+
+def test_opening_a_database_again_keeps_the_locks_of_this_process_s_open_connections(tmp_path):
+    """POSIX drops every lock a process holds on a file when it closes any
+    descriptor of it: reading the header with open() while connections were
+    open let another process's last close checkpoint and delete the -wal
+    under them ("database disk image is malformed" on the next read)."""
+    import subprocess
+    import sys
+    path = tmp_path / "mb.db"
+    first = open_db(path)
+    first.execute("SELECT count(*) FROM artist").fetchone()
+    second = open_db(path)  # examines the file while `first` holds its locks
+    other = ("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+             "c.execute(\"INSERT INTO artist (id, name) VALUES ('a', 'A')\")\nc.commit()\nc.close()\n")
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+    # another process's close may not think itself the last: this one's connections still hold the file
+    assert (tmp_path / "mb.db-wal").exists()
+    assert [second.execute("SELECT count(*) FROM artist").fetchone()[0],
+            first.execute("SELECT count(*) FROM artist").fetchone()[0], open_db(path).execute(
+                "SELECT count(*) FROM artist").fetchone()[0]] == [1, 1, 1]
+    first.close()
+    second.close()
