@@ -505,6 +505,22 @@ def test_stats_count_works_iswcs_and_links_to_streaming_services(tmp_path):
     assert (stats["works"], stats["work_iswcs_unique"], stats["recordings_with_work"]) == (
         len(works), len(iswcs), len(performing))
     assert stats["works"] > 40 and stats["work_iswcs_unique"] > 5
+    # a recording marked gone, and every work of another one, leave the count; so does a work not stored
+    pairs = db.execute("SELECT entity_id, target_id FROM relationship WHERE entity_type = 'recording' "
+                       "AND target_type = 'work'").fetchall()
+    gone_recording, other = sorted(performing)[:2]
+    with db.conn:
+        db.execute("UPDATE recording SET gone_at = '2026-01-01T00:00:00Z' WHERE id = ?", [gone_recording])
+        works_of_other = [w for r, w in pairs if r == other]
+        listed = ", ".join("?" * len(works_of_other))
+        db.execute(f"UPDATE work SET gone_at = '2026-01-01T00:00:00Z' WHERE id IN ({listed})", works_of_other)
+        db.execute("INSERT INTO relationship (entity_type, entity_id, target_type, target_id, link_key) "
+                   "VALUES ('recording', 'not-a-stored-recording', 'work', 'not-a-stored-work', 'k')")
+    gone_works = {w for (w,) in db.execute("SELECT id FROM work WHERE gone_at IS NOT NULL")}
+    stored_works = {w for (w,) in db.execute("SELECT id FROM work")}
+    assert gone_works and other not in {r for r, w in pairs if w not in gone_works}
+    assert compute_stats(db)["recordings_with_work"] == len(
+        {r for r, w in pairs if r != gone_recording and w in stored_works - gone_works}) == len(performing) - 2
     shown = dict(db.execute("SELECT host, service FROM entity_url").fetchall())
     assert set(shown) == hosts and {h: s for h, s in shown.items() if s} == {
         h: s for h, s in STREAMING_HOSTS.items() if h in hosts}
