@@ -479,13 +479,20 @@ class WS2Client:
         return requests.Request("GET", url, params=query).prepare().url or url
 
     def attempt(self, url: str, query: Mapping[str, Any] | None) -> dict[str, Any] | Redirect:
-        """One request: wait for the shared limiter, send, classify the answer."""
+        """One request: wait for the shared limiter, send, classify the answer.
+
+        Everything but the send is done before taking the slot: the limiter
+        records the send time when it hands the slot over, and work done after
+        that (preparing, reading proxy settings) would delay this request's
+        arrival past the recorded time, bringing it closer to the next one."""
+        request = self.session.prepare_request(requests.Request("GET", url, params=query))
+        send_options = self.session.merge_environment_settings(request.url, {}, None, None, None)
+        target = request.path_url
         self.limiter.acquire()
         self.attempts_made += 1
         started = time.monotonic()
-        target = requests.Request("GET", url, params=query).prepare().path_url
         try:
-            response = self.session.get(url, params=query, timeout=self.timeout, allow_redirects=False)
+            response = self.session.send(request, timeout=self.timeout, allow_redirects=False, **send_options)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             failure = describe_network_failure(exc, url, self.timeout)

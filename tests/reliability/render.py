@@ -62,8 +62,9 @@ HOW = """
   credited recording without credit rows, a browse bookmark or a dump
   position ahead of the rows stored.
 - **two processes, one rate**: two harvests (two databases) share one
-  limiter directory against an emulator enforcing 2 req/s per IP: no refusal
-  and no two requests closer than 1/rate - 30 ms.
+  limiter directory against an emulator enforcing 2 req/s per IP (200 ms of
+  arrival jitter tolerated): no refusal, no two requests closer than
+  1/rate - 200 ms, and the whole run no faster than the rate.
 - **hostile input**: every case must exit with its documented code (2 for
   usage and config, 1 for the database) and one line, never a traceback; and
   rows committed before must still be there. The read-only place and the full
