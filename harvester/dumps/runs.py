@@ -9,8 +9,13 @@ of one stream are merged by comparing records as they are: Python compares
 lists element by element, as SQLite compares the columns of a key, as long
 as each column holds one type (staging.py checks that it does).
 
-Blocks are read one at a time, so merging a hundred chunks holds a hundred
-blocks (~256 kB of JSON each) in memory, never a whole section.
+The merge reads every chunk's section of a stream at once, so what one
+reader holds is paid once per chunk, and a large dump has hundreds of
+chunks (~85 a million release lines at the default --memory, several times
+more with less): blocks are small (~32 kB of JSON, ~0.13 MB as Python
+objects; 256 kB blocks held ~1 MB each) and a reader keeps no file open
+between two blocks (a descriptor per chunk and stream ran into the
+open-files limit, 1,024 on many systems).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import BinaryIO, Iterable, Iterator
 
 import orjson
 
-BLOCK_BYTES = 256 << 10
+BLOCK_BYTES = 32 << 10  # JSON per block: measured, 2.6 % larger runs than 256 kB blocks, reading 10 % slower
+FIRST_BLOCK_RECORDS = 64  # the first block's records, before the block size is known
 ZLIB_LEVEL = 1  # ~4x smaller at a few hundred MB/s: the runs cost a tenth of the database's writes
 _LENGTH = struct.Struct("<I")
 
@@ -53,7 +59,7 @@ def write_section(out: BinaryIO, path: Path, records: list) -> Section:
     blocks of about BLOCK_BYTES of JSON (the records per block adapt to
     their size)."""
     start = out.tell()
-    per_block = 1024
+    per_block = FIRST_BLOCK_RECORDS
     index = 0
     while index < len(records):
         data = orjson.dumps(records[index:index + per_block])
@@ -66,18 +72,21 @@ def write_section(out: BinaryIO, path: Path, records: list) -> Section:
 
 
 def read_section(section: Section) -> Iterator[list]:
-    """The records of one section, a block at a time."""
-    with open(section.path, "rb") as source:
-        source.seek(section.offset)
-        remaining = section.length
-        while remaining > 0:
-            header = source.read(_LENGTH.size)
-            (size,) = _LENGTH.unpack(header)
-            packed = source.read(size)
-            if len(packed) != size:
-                raise OSError(f"{section.path}: a staged block is cut short")
-            remaining -= _LENGTH.size + size
-            yield from orjson.loads(zlib.decompress(packed))
+    """The records of one section, a block at a time; the file is open only
+    while a block is read."""
+    offset, end = section.offset, section.offset + section.length
+    while offset < end:
+        fd = os.open(section.path, os.O_RDONLY)
+        try:
+            header = os.pread(fd, _LENGTH.size, offset)
+            size = _LENGTH.unpack(header)[0] if len(header) == _LENGTH.size else 0
+            packed = os.pread(fd, size, offset + _LENGTH.size)
+        finally:
+            os.close(fd)
+        if not size or len(packed) != size:
+            raise OSError(f"{section.path}: a staged block is cut short")
+        offset += _LENGTH.size + size
+        yield from orjson.loads(zlib.decompress(packed))
 
 
 def merged(sections: Iterable[Section]) -> Iterator[list]:
