@@ -685,7 +685,8 @@ def sync_with_settings(settings: Settings, entity_types: Iterable[str], *, fetch
     """Identify, lock the database, sync and record. The contact and the
     server URL are checked before anything is opened or sent."""
     fetcher = fetcher or DumpFetcher.from_settings(settings)
-    options = ImportOptions(supplementary=settings.include_supplementary)
+    options = ImportOptions(supplementary=settings.include_supplementary, memory_mb=settings.import_memory_mb,
+                            temp_dir=settings.import_temp_dir)
     try:
         with ledger.run_lock(settings.db, COMMAND, utc_now()):
             db = open_db(settings.db)

@@ -26,7 +26,7 @@ from harvester import dumpsync
 from harvester.cli import cli
 from harvester.client import RetryPolicy
 from harvester.dumps import ImportOptions
-from harvester.dumpsync import DownloadProgress, DumpFetcher, format_download, parse_sums, run_sync
+from harvester.dumpsync import DownloadProgress, DumpFetcher, format_download, parse_sums, run_sync, sync_with_settings
 from harvester.emulator import Emulator
 from harvester.emulator.corpus import ENTITIES as CORPUS_ENTITIES
 from harvester.emulator.dumptree import ROOT, DumpServer, DumpTree, build_folder, evolve, standalone_recordings
@@ -565,3 +565,18 @@ def test_sums_lines_in_binary_and_text_mode():
 def test_the_import_order_covers_every_entity_type_the_database_keeps():
     assert sorted(dumpsync.IMPORT_ORDER) == sorted(DUMP_ENTITY_TYPES)
     assert dumpsync.IMPORT_ORDER.index("release") > dumpsync.IMPORT_ORDER.index("recording")
+
+
+def test_the_import_settings_apply_to_the_dumps_a_sync_imports(tmp_path, server, monkeypatch):
+    """[import] memory_mb and temp_dir (or their environment variables) bound sync-dumps' imports too."""
+    monkeypatch.setenv("MBHARVEST_IMPORT_MEMORY_MB", "512")
+    monkeypatch.setenv("MBHARVEST_IMPORT_TEMP_DIR", str(tmp_path / "staging"))
+    result = sync(tmp_path, server)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "staging").is_dir() and not (tmp_path / "mb.db.import").exists()
+    seen = []
+    monkeypatch.setattr("harvester.dumpsync.run_sync", lambda db, fetcher, types, **kw: seen.append(kw["options"]))
+    settings = resolve_settings({"db": str(tmp_path / "mb.db"), "contact": CONTACT, "dump_server": server.url},
+                                environ=dict(os.environ), cwd=tmp_path)
+    sync_with_settings(settings, ["release"])
+    assert [(options.memory_mb, options.temp_dir) for options in seen] == [(512, tmp_path / "staging")]
