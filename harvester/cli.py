@@ -668,9 +668,12 @@ def demo(out_dir):
                    "MBHARVEST_IMPORT_TEMP_DIR, config [import] temp_dir; default <database>.import/ beside it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="LINES",
               help="Lines per staged chunk at most (default: as many as --memory allows, or 30 seconds' worth).")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes that parse and stage the lines, each a range of them (the merge is one process). "
+                   "Env MBHARVEST_IMPORT_PROCESSES, config [import] processes; default 1.")
 @with_settings(IMPORTING)
 def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,
-                        memory_mb, temp_dir, batch_size):
+                        memory_mb, temp_dir, batch_size, processes):
     """Import MusicBrainz JSON dumps: <entity>.tar.xz as published, an
     extracted mbdump/<entity> file, --entity TYPE FILE.jsonl, or a FIFO or
     `-` (standard input) carrying either.
@@ -685,7 +688,8 @@ def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_d
                             supplementary=settings.include_supplementary, keep_documents=keep_documents,
                             skip_bad_lines=skip_bad_lines, batch_lines=batch_size,
                             memory_mb=memory_mb or settings.import_memory_mb,
-                            temp_dir=temp_dir or settings.import_temp_dir)
+                            temp_dir=temp_dir or settings.import_temp_dir,
+                            processes=processes or settings.import_processes)
     check_paths([Path(p) for p in paths], options)
     progress = ProgressLine(format_progress)
 

@@ -686,7 +686,7 @@ def sync_with_settings(settings: Settings, entity_types: Iterable[str], *, fetch
     server URL are checked before anything is opened or sent."""
     fetcher = fetcher or DumpFetcher.from_settings(settings)
     options = ImportOptions(supplementary=settings.include_supplementary, memory_mb=settings.import_memory_mb,
-                            temp_dir=settings.import_temp_dir)
+                            temp_dir=settings.import_temp_dir, processes=settings.import_processes)
     try:
         with ledger.run_lock(settings.db, COMMAND, utc_now()):
             db = open_db(settings.db)

@@ -32,6 +32,7 @@ DEFAULT_DUMP_SERVER = "https://data.metabrainz.org/pub/musicbrainz/data/json-dum
 DEFAULT_DUMP_DIR = Path("data/dumps")
 DEFAULT_DUMP_KEEP = 1
 DEFAULT_IMPORT_MEMORY_MB = 2048
+DEFAULT_IMPORT_PROCESSES = 1
 
 # type names used in messages: "string", "number", "integer", "boolean",
 # "list of strings", "list of tables"
@@ -63,7 +64,7 @@ CONFIG_SCHEMA: dict[str, dict[str, str]] = {
     # who makes archive packages (bag-info Source-Organization, Contact-Name, Contact-Email)
     "archive": {"organization": "string", "contact_name": "string", "contact_email": "string"},
     "dumps": {"server": "string", "dir": "string", "keep": "integer"},
-    "import": {"memory_mb": "integer", "temp_dir": "string"},
+    "import": {"memory_mb": "integer", "temp_dir": "string", "processes": "integer"},
 }
 
 # keys of one [[watch.searches]] table
@@ -85,6 +86,7 @@ ENV = {
     "dump_keep": "MBHARVEST_DUMP_KEEP",
     "import_memory_mb": "MBHARVEST_IMPORT_MEMORY_MB",
     "import_temp_dir": "MBHARVEST_IMPORT_TEMP_DIR",
+    "import_processes": "MBHARVEST_IMPORT_PROCESSES",
 }
 
 
@@ -130,6 +132,7 @@ class Settings:
     dump_keep: int = DEFAULT_DUMP_KEEP
     import_memory_mb: int = DEFAULT_IMPORT_MEMORY_MB  # import-dump's memory budget
     import_temp_dir: Path | None = None  # import-dump's staged runs (default: beside the database)
+    import_processes: int = DEFAULT_IMPORT_PROCESSES  # import-dump's staging processes
 
 
 def _type_ok(value: Any, expected: str) -> bool:
@@ -291,6 +294,7 @@ def resolve_settings(
         import_memory_mb=int(pick("import_memory_mb", int, "import", "memory_mb", DEFAULT_IMPORT_MEMORY_MB)),
         import_temp_dir=(lambda value: Path(value) if value else None)(
             pick("import_temp_dir", str, "import", "temp_dir", None)),
+        import_processes=int(pick("import_processes", int, "import", "processes", DEFAULT_IMPORT_PROCESSES)),
     )
     where["older_than_days"] = f"{config_path}: [refresh] older_than"
     for name, lowest, lowest_allowed, allowed in NUMBER_RULES:
@@ -315,4 +319,5 @@ NUMBER_RULES = (
     ("older_than_days", 0, True, "0 or more days"),
     ("dump_keep", 0, True, "0 or more downloaded dumps"),
     ("import_memory_mb", 64, True, "at least 64 MB"),
+    ("import_processes", 1, True, "at least 1 process"),
 )

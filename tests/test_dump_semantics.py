@@ -26,9 +26,11 @@ from tests.dump_truth import apply_dump, changes, copy_state, differences
 T1, T2 = "2025-11-22T00:00:52Z", "2025-11-26T00:00:48Z"
 
 
-@pytest.fixture
-def importer(tmp_path, monkeypatch):
-    """import-dump of documents as a JSON Lines file, in-process, outside any config."""
+@pytest.fixture(params=["one process", "staging processes"])
+def importer(request, tmp_path, monkeypatch):
+    """import-dump of documents as a JSON Lines file, in-process, outside any config; staged by the
+    importer itself, or by two staging processes in ranges of a few lines (column sets met in
+    several ranges at once, ranges staged again)."""
     import os
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("MBHARVEST_")]:
@@ -38,8 +40,9 @@ def importer(tmp_path, monkeypatch):
     def run(entity: str, docs: list[dict], timestamp: str, *options: str):
         path = tmp_path / f"lines{next(counter)}.jsonl"
         path.write_bytes(b"".join(json.dumps(d, ensure_ascii=False).encode() + b"\n" for d in docs))
+        staging = ["--processes", "2", "--batch-size", "3"] if request.param == "staging processes" else []
         result = CliRunner().invoke(cli, ["import-dump", "--db", str(tmp_path / "mb.db"), "--entity", entity,
-                                          "--timestamp", timestamp, str(path), *options])
+                                          "--timestamp", timestamp, str(path), *staging, *options])
         assert result.exit_code == 0, result.output
         return open_db(tmp_path / "mb.db")
     return run

@@ -40,6 +40,8 @@ import sqlite_utils
 
 from harvester import ledger
 from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
+from harvester.dumps.parallel import (RANGE_BYTES_PER_CHUNK_BYTE, RangeJob, RangeResult, StagingProcesses,
+                                      StagingSettings, describe_bad_line)
 from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time, entity_of_file,
                                      is_archive, is_stream, open_raw)
 from harvester.dumps.runs import Section
@@ -167,6 +169,7 @@ class ImportOptions:
     batch_seconds: float = BATCH_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
     temp_dir: Path | None = None
+    processes: int = 1  # staging processes (parallel.py); 1 stages in the importer's own process
 
 
 def check_paths(paths: list[Path], options: ImportOptions) -> None:
@@ -179,6 +182,8 @@ def check_paths(paths: list[Path], options: ImportOptions) -> None:
         raise UsageError("the batch size must be at least 1 line")
     if options.memory_mb < 64:
         raise UsageError("--memory must be at least 64 MB")
+    if options.processes < 1:
+        raise UsageError("--processes must be at least 1")
     for path in paths:
         if is_stream(path):
             continue
@@ -420,6 +425,8 @@ class _Import:
                                 f"{self.key['dump_timestamp']}): not the same input; give the whole dump again "
                                 f"to continue that import")
             result.lines_resumed_past = position
+            if options.processes > 1:
+                return self._read_in_processes(lines, position, stop_at, progress)
             in_chunk, chunk_started = 0, time.monotonic()
             reported = chunk_started
             for line in lines:
@@ -435,7 +442,7 @@ class _Import:
                                                       supplementary=options.supplementary,
                                                       keep_document=options.keep_documents)
                     except (ValueError, NormalizeError) as exc:
-                        self._bad_line(position, _describe_bad_line(exc))
+                        self._bad_line(position, describe_bad_line(exc))
                         continue
                     try:
                         stager.add(position, normalized, len(line))
@@ -455,13 +462,104 @@ class _Import:
                         return False
                     in_chunk, chunk_started = 0, time.monotonic()
         except _Unreadable as exc:
-            self._fail(max(position, self.stage.lines),
-                       f"{self.path}: the archive is truncated or corrupt after line {position:,} ({exc}); "
-                       f"every line before it is saved")
+            self._unreadable(position, exc)
         self.check_stop()  # a stream cut short by the signal that stops us too is not the dump's end
         result.lines_read = position
         self._chunk(position)
         return True
+
+    def _read_in_processes(self, lines: Iterator[bytes], position: int, stop_at: float | None,
+                           progress: Callable[[int, int], None] | None) -> bool:
+        """Stage the lines on `--processes` processes (parallel.py), a range of
+        consecutive lines each; ranges are accepted in line order."""
+        options, result = self.options, self.result
+        share = self.chunk_bytes // options.processes
+        settings = StagingSettings(self.part.entity_type, _keys(), options.supplementary, options.keep_documents,
+                                   options.skip_bad_lines, share, self.stager.filter.entries // options.processes)
+        range_bytes = max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE))
+        with StagingProcesses(options.processes, settings) as staging:
+            batch: list[bytes] = []
+            size, started, reported = 0, time.monotonic(), time.monotonic()
+            try:
+                for line in lines:
+                    self.check_stop()
+                    position += 1
+                    batch.append(line)
+                    size += len(line)
+                    if (progress is not None and not position % 256
+                            and time.monotonic() - reported >= PROGRESS_SECONDS):
+                        reported = time.monotonic()
+                        result.lines_read = position
+                        progress(position, result.lines_normalized)
+                    if (size >= range_bytes or (options.batch_lines is not None and len(batch) >= options.batch_lines)
+                            or time.monotonic() - started >= options.batch_seconds):
+                        self._send_range(staging, position - len(batch) + 1, batch)
+                        result.lines_read = position
+                        batch, size, started = [], 0, time.monotonic()
+                        if stop_at is not None and time.monotonic() >= stop_at:
+                            self._accept_ranges(staging, everything=True)
+                            return False
+            except _Unreadable as exc:  # the lines read before are staged, then merged
+                if batch:
+                    self._send_range(staging, position - len(batch) + 1, batch)
+                self._accept_ranges(staging, everything=True)
+                staging.close()
+                self._unreadable(position, exc)
+            self.check_stop()  # a stream cut short by the signal that stops us too is not the dump's end
+            result.lines_read = position
+            if batch:
+                self._send_range(staging, position - len(batch) + 1, batch)
+            self._accept_ranges(staging, everything=True)
+        return True
+
+    def _send_range(self, staging: StagingProcesses, first: int, lines: list[bytes]) -> None:
+        """Send a range to its process, once that process's last range is accepted."""
+        self.chunk_number += 1
+        job = RangeJob(self.chunk_number, first, lines, self.stage.folder, self.stage.column_sets.as_json(),
+                       self.stage.column_sets.key_types())
+        self._accept_ranges(staging, before=job.number)
+        staging.send(job)
+
+    def _accept_ranges(self, staging: StagingProcesses, before: int | None = None, everything: bool = False) -> None:
+        """Accept, in line order, the ranges sent before range `before` on
+        its process (or every range sent)."""
+        waiting = sorted((job.number, slot) for slot in range(len(staging.pending))
+                         if (job := staging.outstanding(slot)) is not None)
+        for number, slot in waiting:
+            if not everything and (before is None or number > before - len(staging.pending)):
+                break
+            staged = staging.receive(slot)
+            while not self.stage.column_sets.adopt(staged.column_sets, staged.key_types):
+                staging.resend(slot, self.stage.column_sets.as_json(), self.stage.column_sets.key_types())
+                staged = staging.receive(slot)
+            staging.done(slot)
+            self._record_range(staging, staged)
+
+    def _record_range(self, staging: StagingProcesses, staged: RangeResult) -> None:
+        """A staged range joins the stage; its lines are staged once this is saved."""
+        counts = self.stage.counts
+        counts.rows += staged.counts.rows
+        counts.repeats += staged.counts.repeats
+        counts.sets += staged.counts.sets
+        for table, rows in staged.counts.partial.items():
+            counts.partial[table] = counts.partial.get(table, 0) + rows
+        self.result.lines_normalized += staged.normalized
+        stopping = staged.bad.pop() if staged.stopped else None
+        for number, message in staged.bad:
+            self._bad_line(number, message)
+        self.stage.chunks.extend(staged.chunks)
+        self.stage.lines = staged.end
+        self.stage.skipped = self.skipped_before + self.result.bad_lines
+        self._save("running")
+        if stopping is not None:
+            staging.close()  # nothing more is staged: the lines before the bad one are merged
+            self._bad_line(*stopping)
+
+    def _unreadable(self, position: int, exc: _Unreadable) -> None:
+        """The archive ends in the middle or is corrupt after `position`: what was read before is merged."""
+        self._fail(max(position, self.stage.lines),
+                   f"{self.path}: the archive is truncated or corrupt after line {position:,} ({exc}); "
+                   f"every line before it is saved")
 
     def _chunk(self, position: int) -> None:
         """Write what is buffered as a chunk; the position moves once it is on disk."""
@@ -612,14 +710,6 @@ class _Import:
 def _table_order(table: str) -> tuple[int, str]:
     order = list(PRIMARY_KEYS)
     return (order.index(table) if table in order else len(order), table)
-
-
-def _describe_bad_line(exc: Exception) -> str:
-    if isinstance(exc, NormalizeError):
-        return str(exc)
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON ({exc.msg} at column {exc.colno})"
-    return f"not valid JSON ({exc})"
 
 
 def _keep_going() -> None:

@@ -121,6 +121,32 @@ class ColumnSets:
     def as_json(self) -> dict:
         return {table: [list(columns) for columns in sets] for table, sets in self.sets.items()}
 
+    def key_types(self) -> dict[str, Any]:
+        """The type of each table's key columns, as far as rows have shown them."""
+        return dict(self._types)
+
+    def adopt_types(self, key_types: dict[str, Any]) -> None:
+        for table, kinds in key_types.items():
+            self._types.setdefault(table, kinds)
+
+    def adopt(self, sets: dict, key_types: dict[str, Any]) -> bool:
+        """Take the sets another process numbered from a copy of these
+        (`as_json`), with the key types its rows showed; False, taking
+        nothing, when they cannot keep its numbers: this copy numbered other
+        sets of a table meanwhile, or saw other key types."""
+        for table, columns_list in sets.items():
+            known = self.sets.get(table, [])
+            common = min(len(known), len(columns_list))
+            if [tuple(columns) for columns in columns_list[:common]] != known[:common]:
+                return False
+        if any(self._types.get(table, kinds) != kinds for table, kinds in key_types.items()):
+            return False
+        for table, columns_list in sets.items():
+            for columns in columns_list[len(self.sets.get(table, [])):]:
+                self.lookup(table, tuple(columns))
+        self.adopt_types(key_types)
+        return True
+
     @classmethod
     def from_json(cls, keys: dict[str, tuple[str, ...]], value: dict) -> "ColumnSets":
         restored = cls(keys)

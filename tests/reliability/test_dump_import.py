@@ -32,11 +32,11 @@ def archive(tmp_path_factory) -> Path:
     return path
 
 
-def import_dump(archive: Path, db: Path) -> subprocess.Popen:
+def import_dump(archive: Path, db: Path, processes: str = "1") -> subprocess.Popen:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MBHARVEST_")}, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "harvester", "import-dump", str(archive), "--batch-size", BATCH,
-                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                             "--processes", processes, "--db", str(db)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def lines_staged(path: Path) -> int:
@@ -52,10 +52,11 @@ def lines_staged(path: Path) -> int:
         db.close()
 
 
-def test_killed_imports_rerun_to_a_clean_imports_database(archive, tmp_path, tally):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_killed_imports_rerun_to_a_clean_imports_database(archive, tmp_path, tally, processes):
     clean = tmp_path / "clean.db"
     started = time.monotonic()
-    assert import_dump(archive, clean).wait(timeout=120) == 0
+    assert import_dump(archive, clean).wait(timeout=120) == 0  # staged by one process: the reference
     clean_seconds = time.monotonic() - started
     reference = content(clean)
     assert len(reference["recording"]) == LINES
@@ -66,7 +67,7 @@ def test_killed_imports_rerun_to_a_clean_imports_database(archive, tmp_path, tal
         path = tmp_path / f"killed{result['cycles']}.db"
         result["cycles"] += 1
         for _ in range(40):
-            process = import_dump(archive, path)
+            process = import_dump(archive, path, processes)
             # from just after start-up to the end of a clean run: kills land in reading, normalizing, committing
             try:
                 process.wait(timeout=rng.uniform(0.5, clean_seconds))
@@ -88,7 +89,8 @@ def test_killed_imports_rerun_to_a_clean_imports_database(archive, tmp_path, tal
         if completed_runs(path) != 1 or content(path) != reference:
             result["mismatches"] += 1
         result["duplicates"] += duplicates(path)
-    tally.record(f"kill -9 during `import-dump` ({LINES:,}-line recording dump), rerun to completion",
+    staged_by = "" if processes == "1" else f", staged by {processes} processes"
+    tally.record(f"kill -9 during `import-dump` ({LINES:,}-line recording dump{staged_by}), rerun to completion",
                  runs=result["kills"],
                  failures=sum(v for k, v in result.items() if k not in KILL_COUNTS), **result)
     assert not {k: v for k, v in result.items() if k not in KILL_COUNTS and v}, result
