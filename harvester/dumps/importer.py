@@ -497,19 +497,19 @@ class _Import:
                         result.lines_read = position
                         batch, size, started = [], 0, time.monotonic()
                         if stop_at is not None and time.monotonic() >= stop_at:
-                            self._accept_ranges(staging, everything=True)
+                            self._accept_ranges(staging)
                             return False
             except _Unreadable as exc:  # the lines read before are staged, then merged
                 if batch:
                     self._send_range(staging, position - len(batch) + 1, batch)
-                self._accept_ranges(staging, everything=True)
+                self._accept_ranges(staging)
                 staging.close()
                 self._unreadable(position, exc)
             self.check_stop()  # a stream cut short by the signal that stops us too is not the dump's end
             result.lines_read = position
             if batch:
                 self._send_range(staging, position - len(batch) + 1, batch)
-            self._accept_ranges(staging, everything=True)
+            self._accept_ranges(staging)
         return True
 
     def _send_range(self, staging: StagingProcesses, first: int, lines: list[bytes]) -> None:
@@ -517,16 +517,15 @@ class _Import:
         self.chunk_number += 1
         job = RangeJob(self.chunk_number, first, lines, self.stage.folder, self.stage.column_sets.as_json(),
                        self.stage.column_sets.key_types())
-        self._accept_ranges(staging, before=job.number)
+        self._accept_ranges(staging, through=job.number - len(staging.pending))
         staging.send(job)
 
-    def _accept_ranges(self, staging: StagingProcesses, before: int | None = None, everything: bool = False) -> None:
-        """Accept, in line order, the ranges sent before range `before` on
-        its process (or every range sent)."""
+    def _accept_ranges(self, staging: StagingProcesses, through: int | None = None) -> None:
+        """Accept, in line order, the ranges sent up to range `through` (None: every range sent)."""
         waiting = sorted((job.number, slot) for slot in range(len(staging.pending))
                          if (job := staging.outstanding(slot)) is not None)
         for number, slot in waiting:
-            if not everything and (before is None or number > before - len(staging.pending)):
+            if through is not None and number > through:
                 break
             staged = staging.receive(slot)
             while not self.stage.column_sets.adopt(staged.column_sets, staged.key_types):
