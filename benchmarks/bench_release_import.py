@@ -9,11 +9,14 @@ process writes the lines into a FIFO (`python -m benchmarks.release_dump`)
 and another imports it (`python -m harvester import-dump --entity release
 FIFO`), so the lines never sit on disk. Every `--interval` seconds the
 benchmark records the lines staged (`dump_import.lines_staged`, read-only),
-the importer's bytes written (`/proc/<pid>/io` write_bytes) and resident
-memory; when the last line is staged, the merge's length. At the end: the
+the importer's bytes written (`/proc/<pid>/io` write_bytes) and the resident
+memory of the importer and its staging processes (`--processes`) together,
+sampled every second; when the last line is staged, the merge's length. At the end: the
 curve, the staging rate over the first and the last fifth of the lines, the
 merge, the end-to-end rate, the importer's disk writes against the final
-database's size, its peak RSS (wait4's ru_maxrss) and CPU time, the
+database's size, its peak RSS (wait4's ru_maxrss: the largest of the importer
+and its reaped staging processes), the summed peak, CPU time (staging
+processes included), the
 generator's CPU time (it shares the machine's cores with the importer), and
 the load average before and after. Results go to benchmarks/out/ as JSON
 too. Run by hand; not part of the test suite.
@@ -58,6 +61,27 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def descendants(pid: int) -> list[int]:
+    """pid's children, their children and so on (the staging processes of
+    `--processes N`), from /proc/<pid>/task/*/children."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def total_rss_mb(pid: int) -> float:
+    """Resident memory of the importer and its staging processes together."""
+    return rss_mb(pid) + sum(rss_mb(child) for child in descendants(pid))
+
+
 def lines_staged(db: Path) -> tuple[int, str | None]:
     if not db.exists():
         return 0, None
@@ -85,7 +109,8 @@ def database_bytes(db: Path) -> int:
     return sum(Path(f"{db}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{db}{suffix}").exists())
 
 
-def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, memory: int | None) -> dict:
+def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, memory: int | None,
+                processes: int) -> dict:
     fifo = OUT / f"release-edition{edition}.fifo"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
@@ -103,11 +128,13 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
                TIMESTAMPS[edition], str(fifo), "--db", str(db), "-v", "--log-file", str(log)]
     if memory:
         command += ["--memory", str(memory)]
+    command += ["--processes", str(processes)]
     io_before = proc_io("self")
     started = time.monotonic()
     importer = subprocess.Popen(command, cwd=OUT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    curve, peak_stage = [], 0
+    curve, peak_stage, peak_total_rss = [], 0, 0.0
     generator_usage = None
+    next_point = interval
     # wait4 (not Popen.poll) reaps each child, so that its rusage and, in this
     # process's /proc/self/io, its disk writes are kept
     while True:
@@ -120,8 +147,14 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
                 generator_usage = usage
                 if os.waitstatus_to_exitcode(generator_status) != 0:
                     print(f"the generator failed ({os.waitstatus_to_exitcode(generator_status)})", file=sys.stderr)
-        time.sleep(interval)
+        # the memory of all the importer's processes is summed every second
+        # (a staging process's peak is short); the curve moves every interval
+        time.sleep(1.0)
+        peak_total_rss = max(peak_total_rss, total_rss_mb(importer.pid))
         now = time.monotonic() - started
+        if now < next_point:
+            continue
+        next_point += interval
         staged, db_status = lines_staged(db)
         try:  # the generator rewrites the file: read mid-write it is empty
             read = int(progress.read_text())
@@ -131,7 +164,7 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
         stage = folder_bytes(db.with_name(db.name + ".import"))
         peak_stage = max(peak_stage, stage)
         curve.append({"seconds": round(now, 1), "read": read, "lines": staged, "write_mb": round(io.get("write_bytes", 0) / 1e6),
-                      "rss_mb": round(rss_mb(importer.pid)), "stage_mb": round(stage / 1e6), "status": db_status})
+                      "rss_mb": round(total_rss_mb(importer.pid)), "stage_mb": round(stage / 1e6), "status": db_status})
         print(f"{now:8.1f} s {read:>10,} read {staged:>10,} staged  written {io.get('write_bytes', 0) / 1e9:6.2f} GB  "
               f"rss {curve[-1]['rss_mb']:,} MB  staged {stage / 1e6:,.0f} MB", file=sys.stderr, flush=True)
     seconds = time.monotonic() - started
@@ -155,7 +188,8 @@ def run_edition(edition: int, lines: int, seed: int, db: Path, interval: float, 
     return {"edition": edition, "lines": total_lines, "seconds": round(seconds, 1), "curve": curve,
             "merge_seconds": _merge_seconds(stdout), "summary": stdout.strip(),
             "write_bytes": written, "cancelled_write_bytes": cancelled, "database_bytes": database_bytes(db),
-            "peak_rss_mb": usage.ru_maxrss // 1024, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mb": usage.ru_maxrss // 1024, "peak_total_rss_mb": round(peak_total_rss),
+            "processes": processes, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
             "generator_cpu_seconds": round(generator_usage.ru_utime + generator_usage.ru_stime, 1),
             "peak_stage_bytes": peak_stage, "changes": json.loads(changes or "{}"),
             "merge_steps": merge_steps(log.read_text())}
@@ -227,7 +261,10 @@ def report(result: dict) -> str:
         f"| of which cancelled before reaching the disk (cancelled_write_bytes) | "
         f"{result['cancelled_write_bytes'] / 1e9:,.2f} GB |",
         f"| staged runs at their largest | {result['peak_stage_bytes'] / 1e9:,.2f} GB |",
-        f"| peak RSS (ru_maxrss) | {result['peak_rss_mb']:,} MB |",
+        f"| staging processes (--processes) | {result.get('processes', 1)} |",
+        f"| peak RSS of the largest process (ru_maxrss) | {result['peak_rss_mb']:,} MB |",
+        f"| peak RSS of all the import's processes together (sampled every second) | "
+        f"{result.get('peak_total_rss_mb', '-'):,} MB |",
         f"| CPU time: importer / generator | {result['cpu_seconds']:,.0f} s / "
         f"{result['generator_cpu_seconds']:,.0f} s |",
     ]
@@ -240,7 +277,8 @@ def report(result: dict) -> str:
         lines += ["", "Merge steps (from the importer's log):", "", "| step | s | written MB |", "|---|---:|---:|"]
         lines += [f"| {step['step']} | {step['seconds']:,.1f} | "
                   f"{'-' if step['write_mb'] is None else format(step['write_mb'], ',')} |" for step in result["merge_steps"]]
-    lines += ["", "Curve (every point: lines read, lines committed in staged chunks, MB written, RSS MB):", "",
+    lines += ["", "Curve (every point: lines read, lines committed in staged chunks, MB written, RSS MB of all the "
+              "import's processes):", "",
               "| s | lines read | lines/s since previous | lines committed | written MB | RSS MB |",
               "|---:|---:|---:|---:|---:|---:|"]
     previous = {"seconds": 0.0, "read": 0}
@@ -261,6 +299,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--memory", type=int, default=None, help="--memory for the importer (MB)")
     parser.add_argument("--db", type=Path, default=OUT / "bench-release.db")
+    parser.add_argument("--processes", type=int, default=1, help="--processes for the importer (staging processes)")
     args = parser.parse_args()
     args.db = args.db.resolve()  # the importer runs in OUT: a relative --db would land there
     OUT.mkdir(exist_ok=True)
@@ -271,7 +310,7 @@ def main() -> None:
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, niceness {os.nice(0)}")
     for edition in args.editions:
         load_before = os.getloadavg()
-        result = run_edition(edition, args.lines, args.seed, args.db, args.interval, args.memory)
+        result = run_edition(edition, args.lines, args.seed, args.db, args.interval, args.memory, args.processes)
         result["load_before"], result["load_after"] = load_before, os.getloadavg()
         (OUT / f"bench-release-{args.lines}-edition{edition}.json").write_text(json.dumps(result, indent=1))
         print(report(result))
