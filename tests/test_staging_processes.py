@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from harvester.cli import cli
 from harvester.dumps import parallel
-from harvester.dumps.importer import _keys
+from harvester.dumps.manifest import table_keys
 from harvester.dumps.staging import ColumnSets
 from tests.reliability.support import ROOT, content
 
@@ -102,7 +102,7 @@ def test_skipped_bad_lines_are_counted_and_listed_in_line_order(tmp_path, clean_
 
 
 def test_column_sets_are_taken_only_where_the_numbers_agree():
-    keys = _keys()
+    keys = table_keys()
     mine, theirs = ColumnSets(keys), ColumnSets(keys)
     mine.lookup("release", ("id", "title"))
     theirs.lookup("release", ("id", "title"))

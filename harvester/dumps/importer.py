@@ -8,10 +8,10 @@ depend on how large the database already is:
    chunk at a time and written as compressed sorted runs to a staging folder
    (`--temp-dir`, by default `<database>.import/` beside the database). Each
    chunk is fsynced, then recorded with the position after its last line in
-   `dump_import` (`lines_staged`, `stage`): an interrupted import resumes
+   `dump_import` (`lines_staged`, `stage`; manifest.py): an interrupted import resumes
    after its last chunk (a compressed stream cannot seek, so the lines before
    are read again and skipped without being parsed).
-2. Merge (merge.py): once the last line is staged, every table's runs are
+2. Merge (stage_merge.py, merge.py): once the last line is staged, every table's runs are
    merged in key order into the database in one transaction, together with
    the `dump_import` row saying `complete`. Readers see the old state or the
    new one; a merge that dies is rolled back and done again by the next run.
@@ -39,18 +39,19 @@ import orjson
 import sqlite_utils
 
 from harvester import ledger
-from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
+from harvester.dumps.manifest import Stage, import_state, save_state, stage_name, table_keys
+from harvester.dumps.merge import TableChanges
 from harvester.dumps.parallel import (RANGE_BYTES_PER_CHUNK_BYTE, RangeJob, RangeResult, StagingProcesses,
                                       StagingSettings, describe_bad_line)
 from harvester.dumps.reading import (DumpError, _open_parts, _Part, _readable, _Unreadable, dump_time, entity_of_file,
                                      is_archive, is_stream, open_raw)
 from harvester.dumps.runs import Section
-from harvester.dumps.staging import (FILTER_ENTRY_BYTES, ChunkWriter, ColumnSets, Stager, StageCounts)
+from harvester.dumps.stage_merge import ENTITY_TABLES, StageMerge, database_file
+from harvester.dumps.staging import FILTER_ENTRY_BYTES, ChunkWriter, Stager
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError, as_interrupted
-from harvester.normalize import DUMP_ENTITY_TYPES, TABLE_OF, normalize_entity
+from harvester.normalize import DUMP_ENTITY_TYPES, normalize_entity
 from harvester.signals import stops_deferred
-from harvester.store import PRIMARY_KEYS, describe_sqlite_error, utc_now
-from harvester.views import rebuild_summaries
+from harvester.store import describe_sqlite_error, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,6 @@ MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
 # database (its WAL holds as much again until the merge commits).
 STAGED_PER_BYTE = 0.23
 DATABASE_PER_BYTE = 0.95
-ENTITY_TABLES = frozenset(TABLE_OF.values())
-# A table rebuilt beside its old self commits every quarter of the memory
-# budget's worth of rows (about ROW_BYTES each), at least WINDOW_ROWS: the WAL
-# stays that small, checkpointed after each commit.
-ROW_BYTES = 200
-WINDOW_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -209,83 +204,14 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _database_file(db: sqlite_utils.Database) -> Path | None:
-    name = db.execute("PRAGMA database_list").fetchone()[2]
-    return Path(name) if name else None
-
-
 def staging_root(db: sqlite_utils.Database, options: ImportOptions) -> Path:
     """Where staged runs go: --temp-dir, else `<database>.import/` beside it."""
     if options.temp_dir is not None:
         return Path(options.temp_dir)
-    path = _database_file(db)
+    path = database_file(db)
     if path is None:
         raise UsageError("an in-memory database needs a --temp-dir for its staged runs")
     return path.with_name(path.name + ".import")
-
-
-@dataclass
-class _Stage:
-    """A dump's staged chunks and where reading them stopped (dump_import.stage)."""
-
-    folder: Path
-    lines: int = 0
-    skipped: int = 0
-    chunks: list[dict[str, Section]] = field(default_factory=list)
-    column_sets: ColumnSets = field(default_factory=lambda: ColumnSets(_keys()))
-    counts: StageCounts = field(default_factory=StageCounts)
-    built: dict[str, dict] = field(default_factory=dict)  # tables rebuilt beside, waiting for the swap: changes
-
-    def as_json(self) -> str:
-        return json.dumps({
-            "version": 1, "folder": str(self.folder), "lines": self.lines, "skipped": self.skipped,
-            "chunks": [{stream: section.as_json() for stream, section in chunk.items()} for chunk in self.chunks],
-            "column_sets": self.column_sets.as_json(), "partial": self.counts.partial,
-            "rows": self.counts.rows, "repeats": self.counts.repeats, "sets": self.counts.sets, "built": self.built})
-
-    @classmethod
-    def from_json(cls, text: str) -> "_Stage":
-        value = json.loads(text)
-        folder = Path(value["folder"])
-        return cls(folder, value["lines"], value["skipped"],
-                   [{stream: Section.from_json(folder, section) for stream, section in chunk.items()}
-                    for chunk in value["chunks"]],
-                   ColumnSets.from_json(_keys(), value["column_sets"]),
-                   StageCounts(value["rows"], value["repeats"], value["sets"], value["partial"]), value["built"])
-
-    def intact(self) -> bool:
-        """Every chunk it names is on disk, at least as long as its sections."""
-        for chunk in self.chunks:
-            for section in chunk.values():
-                try:
-                    if section.path.stat().st_size < section.offset + section.length:
-                        return False
-                except OSError:
-                    return False
-        return True
-
-    def files(self) -> set[Path]:
-        return {section.path for chunk in self.chunks for section in chunk.values()}
-
-
-def _keys() -> dict[str, tuple[str, ...]]:
-    return {table: (key,) if isinstance(key, str) else tuple(key) for table, key in PRIMARY_KEYS.items()}
-
-
-_STATE_COLUMNS = ("status", "lines_committed", "lines_skipped", "lines_staged", "entities_written", "stage")
-
-
-def _import_state(db: sqlite_utils.Database, key: dict) -> dict | None:
-    row = db.execute(
-        f"SELECT {', '.join(_STATE_COLUMNS)} FROM dump_import "
-        "WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
-        (key["entity_type"], key["dump_timestamp"], key["size_bytes"])).fetchone()
-    return None if row is None else dict(zip(_STATE_COLUMNS, row))
-
-
-def _stage_name(key: dict) -> str:
-    stamp = key["dump_timestamp"].replace(":", "").replace("-", "")
-    return f"{key['entity_type']}-{stamp}-{key['size_bytes']}"
 
 
 def _free_bytes(folder: Path) -> int | None:
@@ -320,29 +246,6 @@ def check_space(folder: Path, db_path: Path | None, line_bytes: int) -> None:
                             f"holds as much again until the merge commits)")
 
 
-def _bytes_written() -> int | None:
-    """This process's bytes written to storage so far (Linux /proc; None elsewhere)."""
-    try:
-        with open("/proc/self/io", "rb") as io:
-            for line in io:
-                if line.startswith(b"write_bytes:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-@contextmanager
-def _merge_step(entity_type: str, what: str) -> Iterator[None]:
-    """Log how long one merge step took and what it wrote (-vv, --log-file):
-    where a merge's time and disk writes go, per table."""
-    started, before = time.monotonic(), _bytes_written()
-    yield
-    after = _bytes_written()
-    written = f", {(after - before) / 1e6:,.0f} MB written" if before is not None and after is not None else ""
-    log.info("%s merge, %s: %.1f s%s", entity_type, what, time.monotonic() - started, written)
-
-
 class _Import:
     """Stages one dump part's lines, then merges them."""
 
@@ -352,27 +255,27 @@ class _Import:
         self.check_stop = check_stop  # raises Interrupted once a stop signal came (safe points only)
         self.key, self.result = key, result
         self.stamp = {"fetched_at": part.dump_time, "source": f"dump:{part.dump_time}"}
-        self.stage = self._restore(state, root / _stage_name(key))
+        self.stage = self._restore(state, root / stage_name(key))
         budget = options.memory_mb << 20
         self.chunk_bytes = int(budget * MEMORY_SHARES["chunk"])
-        self.stager = Stager(_keys(), self.stage.column_sets, int(budget * MEMORY_SHARES["filter"]) //
+        self.stager = Stager(table_keys(), self.stage.column_sets, int(budget * MEMORY_SHARES["filter"]) //
                              FILTER_ENTRY_BYTES, self.stage.counts)
         self.writer = ChunkWriter()
         self.committed = state["lines_committed"] if state else 0
         self.skipped_before = self.stage.skipped
         self.chunk_number = len(self.stage.chunks)
 
-    def _restore(self, state: dict | None, folder: Path) -> _Stage:
+    def _restore(self, state: dict | None, folder: Path) -> Stage:
         """The staged chunks of an earlier run of this import, if they are all
         there; otherwise a fresh stage starting after the lines already merged.
         Files of the folder that no chunk names (a chunk cut short) are removed."""
         stage = None
         if state and state["stage"]:
-            stage = _Stage.from_json(state["stage"])  # where it was staged, whatever --temp-dir says now
+            stage = Stage.from_json(state["stage"])  # where it was staged, whatever --temp-dir says now
             if not stage.intact():
                 stage = None
         if stage is None:
-            stage = _Stage(folder, lines=state["lines_committed"] if state else 0,
+            stage = Stage(folder, lines=state["lines_committed"] if state else 0,
                            skipped=state["lines_skipped"] if state else 0)
         stage.folder.mkdir(parents=True, exist_ok=True)
         keep = stage.files()
@@ -382,18 +285,7 @@ class _Import:
         return stage
 
     def _save(self, status: str) -> None:
-        now = utc_now()
-        key = self.key
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO dump_import (entity_type, dump_timestamp, size_bytes, path, status, lines_committed, "
-                "lines_skipped, lines_staged, entities_written, stage, started_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
-                "ON CONFLICT (entity_type, dump_timestamp, size_bytes) DO UPDATE SET path = excluded.path, "
-                "status = excluded.status, lines_skipped = excluded.lines_skipped, "
-                "lines_staged = excluded.lines_staged, stage = excluded.stage, updated_at = excluded.updated_at",
-                [key["entity_type"], key["dump_timestamp"], key["size_bytes"], str(self.path), status,
-                 self.committed, self.stage.skipped, self.stage.lines, self.stage.as_json(), now, now])
+        save_state(self.db, self.key, self.path, status, self.committed, self.stage)
 
     # -- staging --
 
@@ -474,7 +366,7 @@ class _Import:
         consecutive lines each; ranges are accepted in line order."""
         options, result = self.options, self.result
         share = self.chunk_bytes // options.processes
-        settings = StagingSettings(self.part.entity_type, _keys(), options.supplementary, options.keep_documents,
+        settings = StagingSettings(self.part.entity_type, table_keys(), options.supplementary, options.keep_documents,
                                    options.skip_bad_lines, share, self.stager.filter.entries // options.processes)
         range_bytes = max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE))
         with StagingProcesses(options.processes, settings) as staging:
@@ -592,123 +484,18 @@ class _Import:
         self.merge("failed", None)
         raise DumpError(message)
 
-    # -- merge --
-
-    @contextmanager
-    def _failed_if_raising(self) -> Iterator[None]:
-        """A merge that fails is rolled back; the import's row then says failed
-        (when the database still takes a write; its stage is kept either way)."""
-        try:
-            yield
-        except BaseException:
-            try:
-                self._save("failed")
-            except sqlite3.Error:
-                pass
-            raise
-
     def merge(self, status: str, merging: Callable[[str], None] | None) -> None:
-        """Every staged chunk into the database and the import's new state.
-
-        Tables rebuilt beside are written first, in transactions of their own
-        (each recorded as built, so a rerun after a kill skips it); then one
-        transaction merges the other tables in place, swaps the rebuilt ones
-        in and says the import is done: readers see all of it or none."""
+        """Every staged chunk into the database (stage_merge.py); the import's row then says `status`."""
         started = time.monotonic()
-        stages = table_stages(self.stage.chunks)
-        db_path = _database_file(self.db)
-        snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
-        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
-        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
-                   for name in ("cache_size", "threads", "legacy_alter_table")}
-        commit_rows = max(WINDOW_ROWS, (self.options.memory_mb << 20) // 4 // ROW_BYTES)
-        try:
-            with self._failed_if_raising():
-                self._merge(stages, snapshot, lookups, commit_rows, status, merging)
-        finally:
-            lookups.close()
-            snapshot.close()
-            self.db.execute("PRAGMA temp_store_directory = ''")
-            for name, value in pragmas.items():
-                self.db.execute(f"PRAGMA {name} = {value}")
-        for chunk in self.stage.folder.glob("chunk-*.run"):
-            chunk.unlink()
-        if status == "complete":
-            shutil.rmtree(self.stage.folder, ignore_errors=True)
-        self.result.merge_seconds += time.monotonic() - started
-
-    def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
-               status: str, merging: Callable[[str], None] | None) -> None:
-        entity_type = self.part.entity_type
-        with _merge_step(entity_type, "set lookups"):
-            lookups.build(stages, _keys())
-        self.db.execute(f"PRAGMA cache_size = -{(self.options.memory_mb << 10) * MEMORY_SHARES['cache']:.0f}")
-        self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
-        self.db.execute(f"PRAGMA temp_store_directory = '{str(self.stage.folder).replace(chr(39), chr(39) * 2)}'")
-
-        def report(table: str, keys: int) -> None:
-            self.check_stop()  # every window: between two, the writing thread is idle
-            if merging is not None:
-                merging(f"{table}: {keys:,} keys")
-
-        merge = Merge(self.db, snapshot, self.stage.column_sets, _keys(), self.stamp, ENTITY_TABLES,
-                      self.stage.counts.partial, lookups, report)
-        order = sorted(stages, key=_table_order)
-        built = self.stage.built
-        for leftover in new_tables(self.db):
-            if leftover[len(NEW_PREFIX):] not in built:
-                self.db.execute(f"DROP TABLE [{leftover}]")
-        present = set(new_tables(self.db))
-        for table in [table for table in built if NEW_PREFIX + table not in present]:
-            del built[table]
-        rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
-        for table in rebuilt:
-            if table not in built:
-                self.check_stop()
-                if merging is not None:
-                    merging(f"{table}: building")
-                with _merge_step(entity_type, f"{table} built beside"):
-                    built[table] = merge.build(stages[table], commit_rows).as_json()
-                self._save("running")
-        self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
-        # the steps below, then the commit, which checkpoints the WAL into the database
-        with _merge_step(entity_type, "the transaction, its commit included"), write_transaction(self.db):
-            for table in order:
-                self.check_stop()  # rolls the transaction back: the database stays as it was
-                if merging is not None:
-                    merging(table)
-                if table in built:
-                    with _merge_step(entity_type, f"{table} swapped in"):
-                        merge.swap(table)
-                    merge.changes[table] = TableChanges(**built[table])
-                else:
-                    with _merge_step(entity_type, f"{table} merged in place"):
-                        merge.table(stages[table])
-            # a table built beside never fired the summary triggers: its summaries are recounted
-            with _merge_step(entity_type, "summaries recounted"):
-                rebuild_summaries(self.db, set(built))
-            merged_stage = _Stage(self.stage.folder, self.stage.lines, self.stage.skipped, [],
-                                  self.stage.column_sets, self.stage.counts)  # what is left: nothing to merge
-            now = utc_now()
-            written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
-            self.db.execute(
-                "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
-                "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
-                "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
-                [status, self.stage.lines, self.stage.lines, self.stage.skipped,
-                 merged_stage.as_json() if status != "complete" else None,
-                 json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
-                 now if status == "complete" else None,
-                 self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
-        self.stage = merged_stage
+        merge = StageMerge(self.db, self.stage, self.key, self.stamp, memory_mb=self.options.memory_mb,
+                           cache_share=MEMORY_SHARES["cache"], save=self._save, check_stop=self.check_stop,
+                           merging=merging)
+        self.stage = merge.run(status)
         self.committed = self.stage.lines
         self.result.changes = merge.changes
-        self.result.entities_written += written
+        self.result.entities_written += merge.written
+        self.result.merge_seconds += time.monotonic() - started
 
-
-def _table_order(table: str) -> tuple[int, str]:
-    order = list(PRIMARY_KEYS)
-    return (order.index(table) if table in order else len(order), table)
 
 
 def _keep_going() -> None:
@@ -732,16 +519,16 @@ def import_dump(db: sqlite_utils.Database, path: Path, options: ImportOptions, *
         key = {"entity_type": part.entity_type, "dump_timestamp": part.dump_time, "size_bytes": size}
         result = DumpResult(path=path, entity_type=part.entity_type, source=f"dump:{part.dump_time}",
                             status="partial")
-        state = _import_state(db, key)
+        state = import_state(db, key)
         root = staging_root(db, options)
         if state is not None and state["status"] == "complete":
             result.status = "already-imported"
             result.lines_read = state["lines_committed"]
-            shutil.rmtree(root / _stage_name(key), ignore_errors=True)
+            shutil.rmtree(root / stage_name(key), ignore_errors=True)
             return result
         importer = _Import(db, path, part, options, key, result, state, root, check_stop)
         if part.size is not None and importer.stage.lines == 0:
-            check_space(importer.stage.folder, _database_file(db), part.size)
+            check_space(importer.stage.folder, database_file(db), part.size)
 
         def report(lines: int, lines_this_run: int) -> None:
             if progress is not None:
@@ -793,7 +580,7 @@ def import_dumps(db: sqlite_utils.Database, paths: list[Path], options: ImportOp
     if own_run:
         run_id = ledger.start_run(db, "import-dump", args, utc_now())
     results: list[DumpResult] = []
-    db_path = _database_file(db) or "the database"
+    db_path = database_file(db) or "the database"
     with stops_deferred() as stops:
         try:
             for path in paths:

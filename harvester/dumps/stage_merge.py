@@ -1,0 +1,185 @@
+"""A dump's whole stage into the database: the tables rebuilt beside, then one transaction.
+
+Tables rebuilt beside (merge.py decides which) are written first, each in
+transactions of its own and recorded as built in the stage, so a rerun after
+a kill skips it; then one transaction merges the other tables in place, swaps
+the rebuilt ones in, recounts their summaries and says where the import
+stands: readers see all of it or none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+from harvester.dumps.manifest import Stage, table_keys
+from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
+from harvester.normalize import TABLE_OF
+from harvester.store import PRIMARY_KEYS, utc_now
+from harvester.views import rebuild_summaries
+
+log = logging.getLogger(__name__)
+
+ENTITY_TABLES = frozenset(TABLE_OF.values())
+# A table rebuilt beside its old self commits every quarter of the memory
+# budget's worth of rows (about ROW_BYTES each), at least WINDOW_ROWS: the WAL
+# stays that small, checkpointed after each commit.
+ROW_BYTES = 200
+WINDOW_ROWS = 20_000
+
+
+def database_file(db: sqlite_utils.Database) -> Path | None:
+    """The database's file (None in memory)."""
+    name = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(name) if name else None
+
+
+def _bytes_written() -> int | None:
+    """This process's bytes written to storage so far (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/io", "rb") as io:
+            for line in io:
+                if line.startswith(b"write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+@contextmanager
+def _merge_step(entity_type: str, what: str) -> Iterator[None]:
+    """Log how long one merge step took and what it wrote (-vv, --log-file):
+    where a merge's time and disk writes go, per table."""
+    started, before = time.monotonic(), _bytes_written()
+    yield
+    after = _bytes_written()
+    written = f", {(after - before) / 1e6:,.0f} MB written" if before is not None and after is not None else ""
+    log.info("%s merge, %s: %.1f s%s", entity_type, what, time.monotonic() - started, written)
+
+
+def _table_order(table: str) -> tuple[int, str]:
+    order = list(PRIMARY_KEYS)
+    return (order.index(table) if table in order else len(order), table)
+
+
+class StageMerge:
+    """Merges one stage; `save(status)` records the stage as it stands (after
+    each table built beside, and `failed` when the merge fails)."""
+
+    def __init__(self, db: sqlite_utils.Database, stage: Stage, key: dict, stamp: dict, *, memory_mb: int,
+                 cache_share: float, save: Callable[[str], None], check_stop: Callable[[], None],
+                 merging: Callable[[str], None] | None):
+        self.db, self.stage, self.key, self.stamp = db, stage, key, stamp
+        self.memory_mb, self.cache_share = memory_mb, cache_share
+        self.save, self.check_stop, self.merging = save, check_stop, merging
+        self.changes: dict[str, TableChanges] = {}
+        self.written = 0  # entity rows the dump carried
+
+    def run(self, status: str) -> Stage:
+        """Merge every staged chunk; the import's row then says `status`.
+        Returns what is left of the stage: its position, nothing to merge."""
+        stages = table_stages(self.stage.chunks)
+        db_path = database_file(self.db)
+        snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
+        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
+        pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
+                   for name in ("cache_size", "threads", "legacy_alter_table")}
+        commit_rows = max(WINDOW_ROWS, (self.memory_mb << 20) // 4 // ROW_BYTES)
+        try:
+            with self._failed_if_raising():
+                self._merge(stages, snapshot, lookups, commit_rows, status)
+        finally:
+            lookups.close()
+            snapshot.close()
+            self.db.execute("PRAGMA temp_store_directory = ''")
+            for name, value in pragmas.items():
+                self.db.execute(f"PRAGMA {name} = {value}")
+        for chunk in self.stage.folder.glob("chunk-*.run"):
+            chunk.unlink()
+        if status == "complete":
+            shutil.rmtree(self.stage.folder, ignore_errors=True)
+        return self.stage.merged()
+
+    @contextmanager
+    def _failed_if_raising(self) -> Iterator[None]:
+        """A merge that fails is rolled back; the import's row then says failed
+        (when the database still takes a write; its stage is kept either way)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self.save("failed")
+            except sqlite3.Error:
+                pass
+            raise
+
+    def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
+               status: str) -> None:
+        entity_type, stage, merging = self.key["entity_type"], self.stage, self.merging
+        with _merge_step(entity_type, "set lookups"):
+            lookups.build(stages, table_keys())
+        self.db.execute(f"PRAGMA cache_size = -{(self.memory_mb << 10) * self.cache_share:.0f}")
+        self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
+        self.db.execute(f"PRAGMA temp_store_directory = '{str(stage.folder).replace(chr(39), chr(39) * 2)}'")
+
+        def report(table: str, keys: int) -> None:
+            self.check_stop()  # every window: between two, the writing thread is idle
+            if merging is not None:
+                merging(f"{table}: {keys:,} keys")
+
+        merge = Merge(self.db, snapshot, stage.column_sets, table_keys(), self.stamp, ENTITY_TABLES,
+                      stage.counts.partial, lookups, report)
+        order = sorted(stages, key=_table_order)
+        built = stage.built
+        for leftover in new_tables(self.db):
+            if leftover[len(NEW_PREFIX):] not in built:
+                self.db.execute(f"DROP TABLE [{leftover}]")
+        present = set(new_tables(self.db))
+        for table in [table for table in built if NEW_PREFIX + table not in present]:
+            del built[table]
+        rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
+        for table in rebuilt:
+            if table not in built:
+                self.check_stop()
+                if merging is not None:
+                    merging(f"{table}: building")
+                with _merge_step(entity_type, f"{table} built beside"):
+                    built[table] = merge.build(stages[table], commit_rows).as_json()
+                self.save("running")
+        self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
+        # the steps below, then the commit, which checkpoints the WAL into the database
+        with _merge_step(entity_type, "the transaction, its commit included"), write_transaction(self.db):
+            for table in order:
+                self.check_stop()  # rolls the transaction back: the database stays as it was
+                if merging is not None:
+                    merging(table)
+                if table in built:
+                    with _merge_step(entity_type, f"{table} swapped in"):
+                        merge.swap(table)
+                    merge.changes[table] = TableChanges(**built[table])
+                else:
+                    with _merge_step(entity_type, f"{table} merged in place"):
+                        merge.table(stages[table])
+            # a table built beside never fired the summary triggers: its summaries are recounted
+            with _merge_step(entity_type, "summaries recounted"):
+                rebuild_summaries(self.db, set(built))
+            now = utc_now()
+            written = sum(c.new + c.updated + c.unchanged for t, c in merge.changes.items() if t in ENTITY_TABLES)
+            self.db.execute(
+                "UPDATE dump_import SET status = ?, lines_committed = ?, lines_staged = ?, lines_skipped = ?, "
+                "stage = ?, changes = ?, entities_written = entities_written + ?, updated_at = ?, "
+                "finished_at = ? WHERE entity_type = ? AND dump_timestamp = ? AND size_bytes = ?",
+                [status, stage.lines, stage.lines, stage.skipped,
+                 stage.merged().as_json() if status != "complete" else None,
+                 json.dumps({t: c.as_json() for t, c in sorted(merge.changes.items())}), written, now,
+                 now if status == "complete" else None,
+                 self.key["entity_type"], self.key["dump_timestamp"], self.key["size_bytes"]])
+        self.changes, self.written = merge.changes, written
