@@ -320,14 +320,7 @@ class _Import:
             if options.processes > 1:
                 return self._read_in_processes(lines, position, stop_at, progress)
             in_chunk, chunk_started = 0, time.monotonic()
-            reported = chunk_started
-            for line in lines:
-                self.check_stop()
-                position += 1
-                if progress is not None and not position % 256 and time.monotonic() - reported >= PROGRESS_SECONDS:
-                    reported = time.monotonic()
-                    result.lines_read = position
-                    progress(position, result.lines_normalized)
+            for position, line in self._numbered(lines, position, progress):
                 if line.strip():
                     try:
                         normalized = normalize_entity(entity_type, orjson.loads(line),
@@ -343,9 +336,7 @@ class _Import:
                         continue
                     result.lines_normalized += 1
                 in_chunk += 1
-                if (stager.memory() >= self.chunk_bytes
-                        or (options.batch_lines is not None and in_chunk >= options.batch_lines)
-                        or time.monotonic() - chunk_started >= options.batch_seconds):
+                if stager.memory() >= self.chunk_bytes or self._batch_full(in_chunk, chunk_started):
                     self._chunk(position)
                     result.lines_read = position
                     if progress is not None:
@@ -360,6 +351,27 @@ class _Import:
         self._chunk(position)
         return True
 
+    def _numbered(self, lines: Iterator[bytes], position: int,
+                  progress: Callable[[int, int], None] | None) -> Iterator[tuple[int, bytes]]:
+        """The lines after line `position`, numbered; between two, a stop
+        signal is looked for and progress reported (every PROGRESS_SECONDS)."""
+        reported = time.monotonic()
+        for line in lines:
+            self.check_stop()
+            position += 1
+            if progress is not None and not position % 256 and time.monotonic() - reported >= PROGRESS_SECONDS:
+                reported = time.monotonic()
+                self.result.lines_read = position
+                progress(position, self.result.lines_normalized)
+            yield position, line
+
+    def _batch_full(self, lines: int, started: float) -> bool:
+        """A chunk (or a range for a staging process) of `lines` lines begun
+        at `started` closes at --batch-size lines or BATCH_SECONDS; the
+        caller looks at its memory share."""
+        return ((self.options.batch_lines is not None and lines >= self.options.batch_lines)
+                or time.monotonic() - started >= self.options.batch_seconds)
+
     def _read_in_processes(self, lines: Iterator[bytes], position: int, stop_at: float | None,
                            progress: Callable[[int, int], None] | None) -> bool:
         """Stage the lines on `--processes` processes (parallel.py), a range of
@@ -371,20 +383,12 @@ class _Import:
         range_bytes = max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE))
         with StagingProcesses(options.processes, settings) as staging:
             batch: list[bytes] = []
-            size, started, reported = 0, time.monotonic(), time.monotonic()
+            size, started = 0, time.monotonic()
             try:
-                for line in lines:
-                    self.check_stop()
-                    position += 1
+                for position, line in self._numbered(lines, position, progress):
                     batch.append(line)
                     size += len(line)
-                    if (progress is not None and not position % 256
-                            and time.monotonic() - reported >= PROGRESS_SECONDS):
-                        reported = time.monotonic()
-                        result.lines_read = position
-                        progress(position, result.lines_normalized)
-                    if (size >= range_bytes or (options.batch_lines is not None and len(batch) >= options.batch_lines)
-                            or time.monotonic() - started >= options.batch_seconds):
+                    if size >= range_bytes or self._batch_full(len(batch), started):
                         self._send_range(staging, position - len(batch) + 1, batch)
                         result.lines_read = position
                         batch, size, started = [], 0, time.monotonic()
