@@ -1,6 +1,7 @@
 """Settings precedence (option > environment > config > default), config
 validation, and setting options accepted before and after a subcommand."""
 
+import os
 from pathlib import Path
 
 import click
@@ -40,6 +41,9 @@ def test_defaults_without_any_config(tmp_path):
     assert settings.db == DEFAULT_DB and settings.rate == 1.0 and settings.contact is None
     assert settings.server == "https://musicbrainz.org" and settings.config_path is None
     assert settings.include_supplementary is False and settings.watch.is_empty()
+    # import-dump: a 2 GB budget and two staging processes where there are two cores
+    assert settings.import_memory_mb == 2048 and settings.import_temp_dir is None
+    assert settings.import_processes == min(2, os.cpu_count() or 1)
 
 
 def test_config_values_are_read(tmp_path):

@@ -568,8 +568,9 @@ def test_the_import_order_covers_every_entity_type_the_database_keeps():
 
 
 def test_the_import_settings_apply_to_the_dumps_a_sync_imports(tmp_path, server, monkeypatch):
-    """[import] memory_mb and temp_dir (or their environment variables) bound sync-dumps' imports too."""
+    """[import] memory_mb, temp_dir and processes (or their environment variables) bound sync-dumps' imports too."""
     monkeypatch.setenv("MBHARVEST_IMPORT_MEMORY_MB", "512")
+    monkeypatch.setenv("MBHARVEST_IMPORT_PROCESSES", "1")
     monkeypatch.setenv("MBHARVEST_IMPORT_TEMP_DIR", str(tmp_path / "staging"))
     result = sync(tmp_path, server)
     assert result.exit_code == 0, result.output
@@ -579,4 +580,5 @@ def test_the_import_settings_apply_to_the_dumps_a_sync_imports(tmp_path, server,
     settings = resolve_settings({"db": str(tmp_path / "mb.db"), "contact": CONTACT, "dump_server": server.url},
                                 environ=dict(os.environ), cwd=tmp_path)
     sync_with_settings(settings, ["release"])
-    assert [(options.memory_mb, options.temp_dir) for options in seen] == [(512, tmp_path / "staging")]
+    assert [(options.memory_mb, options.temp_dir, options.processes) for options in seen] == [
+        (512, tmp_path / "staging", 1)]

@@ -50,6 +50,7 @@ from harvester.dumps.stage_merge import ENTITY_TABLES, StageMerge, database_file
 from harvester.dumps.staging import FILTER_ENTRY_BYTES, ChunkWriter, Stager
 from harvester.errors import DatabaseError, HarvesterError, NormalizeError, UsageError, as_interrupted
 from harvester.normalize import DUMP_ENTITY_TYPES, normalize_entity
+from harvester.settings import DEFAULT_IMPORT_MEMORY_MB, DEFAULT_IMPORT_PROCESSES
 from harvester.signals import stops_deferred
 from harvester.store import describe_sqlite_error, utc_now
 
@@ -62,7 +63,6 @@ BATCH_LINES = None
 BATCH_SECONDS = 30.0
 BAD_LINES_LISTED = 5
 PROGRESS_SECONDS = 0.5
-DEFAULT_MEMORY_MB = 2048
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
 # written; the repeat filter. Merge: SQLite's page cache, and as much again
@@ -162,9 +162,9 @@ class ImportOptions:
     skip_bad_lines: bool = False
     batch_lines: int | None = BATCH_LINES
     batch_seconds: float = BATCH_SECONDS
-    memory_mb: int = DEFAULT_MEMORY_MB
+    memory_mb: int = DEFAULT_IMPORT_MEMORY_MB
     temp_dir: Path | None = None
-    processes: int = 1  # staging processes (parallel.py); 1 stages in the importer's own process
+    processes: int = DEFAULT_IMPORT_PROCESSES  # staging processes (parallel.py); 1 stages in the importer's own process
 
 
 def check_paths(paths: list[Path], options: ImportOptions) -> None:
@@ -381,6 +381,8 @@ class _Import:
         settings = StagingSettings(self.part.entity_type, table_keys(), options.supplementary, options.keep_documents,
                                    options.skip_bad_lines, share, self.stager.filter.entries // options.processes)
         range_bytes = max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE))
+        log.info("%s staging on %d processes, ranges of up to %.0f MB", self.part.entity_type, options.processes,
+                 range_bytes / 1e6)
         with StagingProcesses(options.processes, settings) as staging:
             batch: list[bytes] = []
             size, started = 0, time.monotonic()
