@@ -154,3 +154,26 @@ def stat_of(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_the_default_stages_on_two_processes_once_a_dump_outgrows_one_range(tmp_path, clean_env):
+    """By default (two cores or more) a dump is staged on two processes, unless
+    it ends before its first range closes (here at 4 lines, --batch-size): a dump that
+    small is staged in the importer's own process. The database is the same."""
+    lines = varied_releases(12)
+    logs = {}
+    for name, count in (("small", 3), ("large", 12)):
+        log = tmp_path / f"{name}.log"
+        result = import_lines(tmp_path, name, lines[:count], "--batch-size", "4", "--log-file", str(log))
+        assert result.exit_code == 0, result.output
+        logs[name] = log.read_text()
+    serial = import_lines(tmp_path, "serial", lines, "--processes", "1")
+    assert serial.exit_code == 0, serial.output
+    assert " staging on " not in logs["small"]
+    if (os.cpu_count() or 1) >= 2:
+        assert " INFO release staging on 2 processes, ranges of up to " in logs["large"]
+    else:
+        assert " staging on " not in logs["large"]
+    assert content(tmp_path / "large.db") == content(tmp_path / "serial.db")
+    small = content(tmp_path / "small.db")
+    assert sorted(row[0] for row in small["release"]) == sorted(json.loads(line)["id"] for line in lines[:3])

@@ -204,6 +204,12 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _then_raising(lines: list[bytes], error: BaseException) -> Iterator[bytes]:
+    """The lines read before a dump became unreadable, then its error."""
+    yield from lines
+    raise error
+
+
 def staging_root(db: sqlite_utils.Database, options: ImportOptions) -> Path:
     """Where staged runs go: --temp-dir, else `<database>.import/` beside it."""
     if options.temp_dir is not None:
@@ -318,7 +324,10 @@ class _Import:
                                 f"to continue that import")
             result.lines_resumed_past = position
             if options.processes > 1:
-                return self._read_in_processes(lines, position, stop_at, progress)
+                first, rest = self._first_range(lines)
+                if rest is not None:
+                    return self._read_in_processes(itertools.chain(first, rest), position, stop_at, progress)
+                lines = first  # the rest of the dump fits in one range: staged here, no process started
             in_chunk, chunk_started = 0, time.monotonic()
             for position, line in self._numbered(lines, position, progress):
                 if line.strip():
@@ -372,6 +381,29 @@ class _Import:
         return ((self.options.batch_lines is not None and lines >= self.options.batch_lines)
                 or time.monotonic() - started >= self.options.batch_seconds)
 
+    def _range_full(self, size: int, lines: int, started: float) -> bool:
+        """A range for a staging process closes at RANGE_BYTES_PER_CHUNK_BYTE of
+        a process's share of the chunk budget, or as a chunk would (_batch_full)."""
+        share = self.chunk_bytes // self.options.processes
+        return size >= max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE)) or self._batch_full(lines, started)
+
+    def _first_range(self, lines: Iterator[bytes]) -> tuple[Iterator[bytes], Iterator[bytes] | None]:
+        """The lines of a first range, and the lines after it; None for those
+        when the dump ends (or cannot be read further) within the first range:
+        a dump that small is staged faster than processes start."""
+        first: list[bytes] = []
+        size, started = 0, time.monotonic()
+        try:
+            for line in lines:
+                self.check_stop()
+                first.append(line)
+                size += len(line)
+                if self._range_full(size, len(first), started):
+                    return iter(first), lines
+        except _Unreadable as exc:
+            return _then_raising(first, exc), None
+        return iter(first), None
+
     def _read_in_processes(self, lines: Iterator[bytes], position: int, stop_at: float | None,
                            progress: Callable[[int, int], None] | None) -> bool:
         """Stage the lines on `--processes` processes (parallel.py), a range of
@@ -380,9 +412,8 @@ class _Import:
         share = self.chunk_bytes // options.processes
         settings = StagingSettings(self.part.entity_type, table_keys(), options.supplementary, options.keep_documents,
                                    options.skip_bad_lines, share, self.stager.filter.entries // options.processes)
-        range_bytes = max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE))
         log.info("%s staging on %d processes, ranges of up to %.0f MB", self.part.entity_type, options.processes,
-                 range_bytes / 1e6)
+                 share * RANGE_BYTES_PER_CHUNK_BYTE / 1e6)
         with StagingProcesses(options.processes, settings) as staging:
             batch: list[bytes] = []
             size, started = 0, time.monotonic()
@@ -390,7 +421,7 @@ class _Import:
                 for position, line in self._numbered(lines, position, progress):
                     batch.append(line)
                     size += len(line)
-                    if size >= range_bytes or self._batch_full(len(batch), started):
+                    if self._range_full(size, len(batch), started):
                         self._send_range(staging, position - len(batch) + 1, batch)
                         result.lines_read = position
                         batch, size, started = [], 0, time.monotonic()
