@@ -264,6 +264,8 @@ class _Import:
         self.stage = self._restore(state, root / stage_name(key))
         budget = options.memory_mb << 20
         self.chunk_bytes = int(budget * MEMORY_SHARES["chunk"])
+        # a range for a staging process: RANGE_BYTES_PER_CHUNK_BYTE of a process's share of the chunk budget
+        self.range_bytes = max(1, int(self.chunk_bytes // options.processes * RANGE_BYTES_PER_CHUNK_BYTE))
         self.stager = Stager(table_keys(), self.stage.column_sets, int(budget * MEMORY_SHARES["filter"]) //
                              FILTER_ENTRY_BYTES, self.stage.counts)
         self.writer = ChunkWriter()
@@ -382,10 +384,8 @@ class _Import:
                 or time.monotonic() - started >= self.options.batch_seconds)
 
     def _range_full(self, size: int, lines: int, started: float) -> bool:
-        """A range for a staging process closes at RANGE_BYTES_PER_CHUNK_BYTE of
-        a process's share of the chunk budget, or as a chunk would (_batch_full)."""
-        share = self.chunk_bytes // self.options.processes
-        return size >= max(1, int(share * RANGE_BYTES_PER_CHUNK_BYTE)) or self._batch_full(lines, started)
+        """A range for a staging process closes at `range_bytes`, or as a chunk would (_batch_full)."""
+        return size >= self.range_bytes or self._batch_full(lines, started)
 
     def _first_range(self, lines: Iterator[bytes]) -> tuple[Iterator[bytes], Iterator[bytes] | None]:
         """The lines of a first range, and the lines after it; None for those
@@ -413,7 +413,7 @@ class _Import:
         settings = StagingSettings(self.part.entity_type, table_keys(), options.supplementary, options.keep_documents,
                                    options.skip_bad_lines, share, self.stager.filter.entries // options.processes)
         log.info("%s staging on %d processes, ranges of up to %.0f MB", self.part.entity_type, options.processes,
-                 share * RANGE_BYTES_PER_CHUNK_BYTE / 1e6)
+                 self.range_bytes / 1e6)
         with StagingProcesses(options.processes, settings) as staging:
             batch: list[bytes] = []
             size, started = 0, time.monotonic()
