@@ -65,9 +65,10 @@ BAD_LINES_LISTED = 5
 PROGRESS_SECONDS = 0.5
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
-# written; the repeat filter. Merge: SQLite's page cache, and as much again
-# for its sorts when it builds indexes. Python keeps most of what staging
-# freed, so the shares add up to about three quarters of the budget.
+# written; the repeat filter. Merge: SQLite's page cache, as much again for
+# the set lookups' file (merge.SetLookups) and for its sorts when it builds
+# indexes. Python keeps most of what staging freed, so the shares add up to
+# about three quarters of the budget.
 MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
 # Disk needed, per byte of JSON lines (measured on generated release lines,
 # 100,000 of 22.1 kB: 0.49 GB staged, a 2.11 GB database; see

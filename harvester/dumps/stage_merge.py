@@ -89,13 +89,14 @@ class StageMerge:
         stages = table_stages(self.stage.chunks)
         db_path = database_file(self.db)
         snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
-        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot])
+        cache_kib = int((self.memory_mb << 10) * self.cache_share)
+        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot], cache_kib)
         pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
                    for name in ("cache_size", "threads", "legacy_alter_table")}
         commit_rows = max(WINDOW_ROWS, (self.memory_mb << 20) // 4 // ROW_BYTES)
         try:
             with self._failed_if_raising():
-                self._merge(stages, snapshot, lookups, commit_rows, status)
+                self._merge(stages, snapshot, lookups, commit_rows, cache_kib, status)
         finally:
             lookups.close()
             snapshot.close()
@@ -122,11 +123,11 @@ class StageMerge:
             raise
 
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
-               status: str) -> None:
+               cache_kib: int, status: str) -> None:
         entity_type, stage, merging = self.key["entity_type"], self.stage, self.merging
         with _merge_step(entity_type, "set lookups"):
             lookups.build(stages, table_keys())
-        self.db.execute(f"PRAGMA cache_size = -{(self.memory_mb << 10) * self.cache_share:.0f}")
+        self.db.execute(f"PRAGMA cache_size = -{cache_kib}")
         self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
         self.db.execute(f"PRAGMA temp_store_directory = '{str(stage.folder).replace(chr(39), chr(39) * 2)}'")
 
