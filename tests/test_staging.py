@@ -46,3 +46,36 @@ def test_repeat_filter_drops_only_copies_an_identical_later_copy_stands_for(copi
         following = [later for later in range(seq + 1, len(copies)) if copies[later][:2] == (table, key)]
         assert following, f"copy {seq} was dropped with no later copy of its key"
         assert copies[following[0]] == copies[seq], f"copy {seq} was dropped before a different copy"
+
+
+def test_a_set_named_again_in_a_chunk_keeps_only_its_last_naming_and_sets_keyed_otherwise_keep_every_one():
+    from harvester.dumps.manifest import table_keys
+    from harvester.dumps.staging import ColumnSets, Stager, StageCounts, sets_stream
+    from harvester.normalize import Normalized
+
+    keys = table_keys()
+    counts = StageCounts()
+    stager = Stager(keys, ColumnSets(keys), 100, counts)
+    names = {1: ["A", "B"], 2: ["C"], 3: ["D", "E", "F"]}
+    for line, aliases in names.items():
+        normalized = Normalized()
+        normalized.clear_children("alias", entity_type="artist", entity_id="x")
+        normalized.clear_children("alias", entity_type="artist", entity_id=f"only-{line}")
+        normalized.clear_children("relationship", target_id="x", target_type="artist")
+        for position, name in enumerate(aliases):
+            normalized.add("alias", {"entity_type": "artist", "entity_id": "x", "position": position, "name": name})
+        stager.add(line, normalized, 100)
+    assert counts.sets == 9  # every naming seen
+    taken = stager.take()
+    aliases = sorted(taken[sets_stream("alias", ("entity_type", "entity_id"))], key=lambda record: record[0])
+    assert [(record[0], record[1]) for record in aliases] == [
+        (("artist", "only-1"), 1), (("artist", "only-2"), 2), (("artist", "only-3"), 3), (("artist", "x"), 3)]
+    assert [member[-1] for member in aliases[-1][2]] == names[3]  # the last naming's rows, not the earlier ones
+    # a set keyed outside its table's key is looked up by its namings: each one stays
+    assert [record[1] for record in taken[sets_stream("relationship", ("target_id", "target_type"))]] == [1, 2, 3]
+    # the chunk's namings start afresh
+    normalized = Normalized()
+    normalized.clear_children("alias", entity_type="artist", entity_id="x")
+    stager.add(4, normalized, 100)
+    assert [(record[0], record[1]) for record in stager.take()[sets_stream("alias", ("entity_type", "entity_id"))]] == [
+        (("artist", "x"), 4)]

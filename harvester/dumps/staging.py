@@ -36,6 +36,7 @@ _SECOND = operator.itemgetter(1)
 RECORD_OVERHEAD = 200
 TEXT_SHARE = 0.37
 FILTER_ENTRY_BYTES = 520  # a pending run of the repeat filter
+NAMING_ENTRY_BYTES = 120  # where a chunk's naming of a set sits (a 2-tuple, a dict slot)
 
 
 def rows_stream(table: str) -> str:
@@ -243,7 +244,10 @@ class Stager:
     entity's credit names), is staged as one record with that line's rows of
     the set: (set key, line, [[column set, values...], ...]). A set keyed
     otherwise (a release's tracks: a track is keyed by its own id) is staged
-    as (set key, line), its rows as rows."""
+    as (set key, line), its rows as rows. A set of the first kind named again
+    in the chunk replaces its earlier naming there: only a set's last naming
+    is merged (an artist's aliases come whole in every credit of the artist,
+    ~13 namings per alias kept in generated release lines)."""
 
     def __init__(self, keys: dict[str, tuple[str, ...]], column_sets: ColumnSets, filter_entries: int,
                  counts: StageCounts):
@@ -255,6 +259,9 @@ class Stager:
         self.records = 0
         self.line_bytes = 0
         self._set_shapes: dict[tuple, tuple[str, bool, Callable]] = {}
+        # (stream, set key) -> where the chunk's naming of a set keyed by a
+        # leading part of its table's key sits in the stream (see _named)
+        self._namings: dict[tuple[str, Any], int] = {}
 
     def _set_shape(self, table: str, columns: tuple[str, ...]) -> tuple[str, bool, Callable]:
         """(stream, whether the set key leads the table's key, the set key of a row dict)."""
@@ -315,15 +322,22 @@ class Stager:
             records = buffers.get(stream)
             if records is None:
                 records = buffers[stream] = []
+            self.counts.sets += 1
             if leading:
                 members: list | None = []
-                records.append((set_key(keys, table, columns, values), line, members))
+                record = (set_key(keys, table, columns, values), line, members)
+                earlier = self._namings.get((stream, record[0]))
+                if earlier is None:
+                    self._namings[(stream, record[0])] = len(records)
+                    records.append(record)
+                    self.records += 1
+                else:  # the chunk named the set before: only its last naming is merged, the earlier goes now
+                    records[earlier] = record
             else:
                 members = None
                 records.append((set_key(keys, table, columns, values), line))
+                self.records += 1
             entry[1][x] = members
-            self.records += 1
-            self.counts.sets += 1
         return named_here
 
     def _stage_rows(self, line: int, checked: list, named_here: dict[str, list]) -> None:
@@ -361,12 +375,14 @@ class Stager:
     def memory(self) -> int:
         """Bytes the buffers and pending runs hold, estimated from their
         records and the text of their lines."""
-        return (self.records - self.filter.repeats) * RECORD_OVERHEAD + self.line_bytes * TEXT_SHARE
+        return ((self.records - self.filter.repeats) * RECORD_OVERHEAD + len(self._namings) * NAMING_ENTRY_BYTES
+                + self.line_bytes * TEXT_SHARE)
 
     def take(self) -> dict[str, list]:
         """The chunk's records (pending runs included); the buffers start empty."""
         self.filter.drain()
         taken, self.buffers = self.buffers, {}
+        self._namings = {}
         self.records = self.line_bytes = 0
         self.counts.repeats += self.filter.repeats
         self.filter.repeats = 0
