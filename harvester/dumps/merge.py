@@ -651,7 +651,8 @@ class SetLookups:
     for the file: the lookups come in another order than the file's (a
     release's relationships by source, looked up by target), and with
     SQLite's default 2 MB nearly every one read its pages from the kernel
-    (measured: the relationship table's build 13 % faster with 307 MB)."""
+    (measured with 307 MB: relationship built 13 % faster at 200,000 lines,
+    4 % at a million, where the file is five times larger)."""
 
     def __init__(self, path: Path, connections: list[sqlite3.Connection], cache_kib: int):
         self.path = path
