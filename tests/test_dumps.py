@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from benchmarks.synthetic_dump import write_recording_dump
 from harvester.cli import cli
 from harvester.dumps import importer as dumps
-from harvester.dumps import merge, staging
+from harvester.dumps import lookups, merge, staging
 from harvester.dumps import ImportOptions, Progress, dump_time, format_progress, import_dumps
 from harvester.normalize import normalize_isrc
 from harvester.store import PRIMARY_KEYS, open_db
@@ -238,12 +238,12 @@ def test_the_set_lookups_are_read_through_a_page_cache_of_the_merges_share_of_me
     # a release's relationships are looked up by target in a file ordered by
     # target: with SQLite's default 2 MB cache nearly every lookup went to the kernel
     seen = []
-    build = merge.SetLookups.build
+    build = lookups.SetLookups.build
 
     def recording(self, *args):
         build(self, *args)
         seen.append(self.connections[-1].execute("PRAGMA staged.cache_size").fetchone()[0])
-    monkeypatch.setattr(merge.SetLookups, "build", recording)
+    monkeypatch.setattr(lookups.SetLookups, "build", recording)
     docs = bodies(RELEASE_BODIES)
     archive = write_archive(tmp_path / "release.tar.gz", "release", [line_of(d) for d in docs])
     assert run(archive, "--memory", "200").exit_code == 0

@@ -66,7 +66,7 @@ PROGRESS_SECONDS = 0.5
 # How the memory budget is shared (measured: benchmarks/README.md). Staging:
 # the rows of the chunk being read, and for a while those of the chunk being
 # written; the repeat filter. Merge: SQLite's page cache, as much again for
-# the set lookups' file (merge.SetLookups) and for its sorts when it builds
+# the set lookups' file (lookups.SetLookups) and for its sorts when it builds
 # indexes. Python keeps most of what staging freed, so the shares add up to
 # about three quarters of the budget.
 MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}

@@ -52,14 +52,16 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import sqlite_utils
 
 from harvester.dumps.runs import Section, merged
 from harvester.dumps.staging import LINE_SHIFT, ColumnSets, parse_stream
 from harvester.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from harvester.dumps.lookups import SetLookups
 
 STAMP_COLUMNS = ("fetched_at", "source")
 # a table holding fewer rows than this share of what the dump stages for it
@@ -110,7 +112,7 @@ def table_stages(chunks: list[dict[str, Section]]) -> dict[str, TableStage]:
     return stages
 
 
-def _is_prefix(columns: tuple[str, ...], key: tuple[str, ...]) -> bool:
+def is_prefix(columns: tuple[str, ...], key: tuple[str, ...]) -> bool:
     return key[:len(columns)] == columns
 
 
@@ -263,8 +265,8 @@ class Merge:
     def _write(self, stage: TableStage, writer: "_Writer") -> None:
         shape = writer.shape
         stored = self.db.execute(f"SELECT 1 FROM [{stage.name}] LIMIT 1").fetchone() is not None
-        leading = [sections for columns, sections in stage.sets.items() if _is_prefix(columns, shape.key)]
-        others = [columns for columns in stage.sets if not _is_prefix(columns, shape.key)]
+        leading = [sections for columns, sections in stage.sets.items() if is_prefix(columns, shape.key)]
+        others = [columns for columns in stage.sets if not is_prefix(columns, shape.key)]
         with writer:
             if not stored and not others and not stage.rows and len(leading) == 1:
                 self._insert_sets(shape, stage, leading[0], writer)
@@ -386,7 +388,7 @@ class Merge:
         whether its set is named, for each set key that is not a key prefix)."""
         columns = ", ".join(f"t.[{c}]" for c in shape.columns)
         named = [self.lookups.sql(stage.name, set_columns, "t") for set_columns in stage.sets
-                 if not _is_prefix(set_columns, shape.key)]
+                 if not is_prefix(set_columns, shape.key)]
         extra = "".join(f", ({sql}) IS NOT NULL" for sql in named)
         order = ", ".join(f"t.[{c}]" for c in shape.key)
         width = len(shape.columns)
@@ -416,7 +418,7 @@ class Merge:
         # the set being merged per set key length (a leading part of the key):
         # [set key, last line naming it], from the markers in the staged stream
         naming: dict[int, list] = {}
-        other_sets = [columns for columns in stage.sets if not _is_prefix(columns, shape.key)]
+        other_sets = [columns for columns in stage.sets if not is_prefix(columns, shape.key)]
         other = self._other_sets(shape, stage, other_sets) if other_sets else None
         fill, pad = shape.fill, shape.pad
         group = next(groups, None)
@@ -640,101 +642,6 @@ class _Writer:
             self._queue.put(window)
             self.inserts, self.updates, self.stamps, self.deletes = [], [], [], []
         return self.inserts
-
-
-class SetLookups:
-    """The last line naming each child set whose key is not a prefix of its
-    table's key (a release's tracks: track is keyed by its own id), kept in an
-    SQLite file of the staging folder (attached as `staged`) for lookups by
-    set key: by SQL from the stored rows, by Python from the staged ones.
-    The connection reading them (the last) gets a page cache of `cache_kib`
-    for the file: the lookups come in another order than the file's (a
-    release's relationships by source, looked up by target), and with
-    SQLite's default 2 MB nearly every one read its pages from the kernel
-    (measured with 307 MB: relationship built 13 % faster at 200,000 lines,
-    4 % at a million, where the file is five times larger)."""
-
-    def __init__(self, path: Path, connections: list[sqlite3.Connection], cache_kib: int):
-        self.path = path
-        self.connections = connections
-        self.cache_kib = cache_kib
-        self.tables: dict[tuple[str, tuple[str, ...]], str] = {}
-        self.repeats: dict[tuple[str, tuple[str, ...]], bool] = {}
-        self.attached = False
-
-    def build(self, stages: dict[str, TableStage], keys: dict[str, tuple[str, ...]]) -> None:
-        wanted = [(stage, columns) for stage in stages.values() for columns in stage.sets
-                  if not _is_prefix(columns, keys[stage.name])]
-        if not wanted:
-            return
-        self.path.unlink(missing_ok=True)
-        for connection in self.connections:
-            connection.execute("ATTACH DATABASE ? AS staged", [str(self.path)])
-        self.attached = True
-        writer = self.connections[0]
-        writer.execute("PRAGMA staged.journal_mode = OFF")
-        writer.execute("PRAGMA staged.synchronous = OFF")
-        self.connections[-1].execute(f"PRAGMA staged.cache_size = -{self.cache_kib}")
-        for stage, columns in wanted:
-            name = f"named_{stage.name}_{'_'.join(columns)}"
-            listed = ", ".join(f"[{c}]" for c in columns)
-            writer.execute(f"CREATE TABLE staged.[{name}] ({listed}, last_line INTEGER NOT NULL, "
-                           f"PRIMARY KEY ({listed})) WITHOUT ROWID")
-            insert = f"INSERT INTO staged.[{name}] VALUES ({', '.join('?' * (len(columns) + 1))})"
-            repeated = False
-            rows = []
-            for values, group in itertools.groupby(merged(stage.sets[columns]), _FIRST):
-                lines = [line for _, line in group]
-                repeated = repeated or len(lines) > 1
-                rows.append((*values, lines[-1]) if isinstance(values, list) else (values, lines[-1]))
-                if len(rows) >= WINDOW:
-                    writer.executemany(insert, rows)
-                    rows = []
-            writer.executemany(insert, rows)
-            writer.commit()
-            self.tables[(stage.name, columns)] = name
-            self.repeats[(stage.name, columns)] = repeated
-
-    def sql(self, table: str, columns: tuple[str, ...], alias: str) -> str:
-        name = self.tables[(table, columns)]
-        where = " AND ".join(f"n.[{c}] = {alias}.[{c}]" for c in columns)
-        return f"SELECT n.last_line FROM staged.[{name}] n WHERE {where}"
-
-    def repeated(self, table: str, columns: tuple[str, ...]) -> bool:
-        return self.repeats[(table, columns)]
-
-    def getter(self, table: str, columns: tuple[str, ...]) -> Callable[[list], int | None]:
-        name = self.tables[(table, columns)]
-        query = f"SELECT last_line FROM staged.[{name}] WHERE {' AND '.join(f'[{c}] = ?' for c in columns)}"
-        snapshot = self.connections[-1]
-
-        def last_line(values: list) -> int | None:
-            row = snapshot.execute(query, values).fetchone()
-            return row[0] if row else None
-        return last_line
-
-    @contextmanager
-    def read_transaction(self) -> Iterator[None]:
-        """The lookups of one table in one read transaction of the snapshot:
-        without it each lookup takes and drops its locks (measured: 13 us a
-        lookup, 4 us inside one). Only the staged file is read in it, or the
-        database by the one statement reading its stored rows: checkpoints
-        of the tables built meanwhile are not held back."""
-        snapshot = self.connections[-1]
-        snapshot.execute("BEGIN")
-        try:
-            yield
-        finally:
-            snapshot.rollback()
-
-    def close(self) -> None:
-        if self.attached:
-            for connection in self.connections:
-                try:
-                    connection.execute("DETACH DATABASE staged")
-                except sqlite3.Error:
-                    pass
-        self.path.unlink(missing_ok=True)
 
 
 @contextmanager

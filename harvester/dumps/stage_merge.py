@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 import sqlite_utils
 
 from harvester.dumps.manifest import Stage, table_keys
-from harvester.dumps.merge import NEW_PREFIX, Merge, SetLookups, TableChanges, new_tables, table_stages, write_transaction
+from harvester.dumps.lookups import SetLookups
+from harvester.dumps.merge import NEW_PREFIX, Merge, TableChanges, new_tables, table_stages, write_transaction
 from harvester.normalize import TABLE_OF
 from harvester.store import PRIMARY_KEYS, utc_now
 from harvester.views import rebuild_summaries
