@@ -11,7 +11,9 @@ supplementary and raw-document tables."""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -230,3 +232,47 @@ def test_the_same_set_twice_in_one_line_is_one_set(importer):
     assert db.execute("SELECT count(*) FROM recording_isrc").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM track").fetchone()[0] == 2
     assert differences(db, apply_dump({}, "release", docs, T1)) == {}
+
+
+# -- the set lookups: in memory, in memory with hashes that collide, from the file --
+
+@pytest.mark.parametrize("lookups", ["colliding in memory", "from the file"])
+def test_the_set_lookups_answer_alike_from_memory_with_colliding_hashes_and_from_the_file(importer, monkeypatch,
+                                                                                          lookups):
+    """Recordings recur across lines, so their relationships by target (a
+    performer's) are looked up for every staged copy: from memory
+    (LastLines), here with two recordings' sets given one hash and one check
+    (AMBIGUOUS: the file answers for them); or all from the file, when the
+    memory share holds none."""
+    from harvester.dumps import importer as dump_importer
+    from harvester.dumps import lookups as set_lookups
+    first = list(ReleaseDump(300, seed=7, edition=1).documents())
+    second = list(ReleaseDump(300, seed=7, edition=2).documents())
+    carried = Counter(t["recording"]["id"] for d in first for m in d["media"] for t in m["tracks"]
+                      if any(r.get("target-type") == "artist" for r in t["recording"].get("relations") or ()))
+    twins = {(recording, "recording") for recording, lines in carried.most_common(2)}
+    assert len(twins) == 2 and carried.most_common(2)[1][1] > 1
+    for recording_id, _ in twins:  # the first line carrying it credits one more engineer, the later ones do not
+        track = next(t for d in first for m in d["media"] for t in m["tracks"] if t["recording"]["id"] == recording_id)
+        track["recording"] = copy.deepcopy(track["recording"])
+        extra = copy.deepcopy(next(r for r in track["recording"]["relations"] if r.get("target-type") == "artist"))
+        extra["artist"] = {"id": mbid(900 + len(track["recording"]["relations"])), "name": "Dropped"}
+        track["recording"]["relations"].append(extra)
+    answers = []
+    if lookups == "from the file":
+        monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups", 0)
+    else:
+        real_hash, real_check = set_lookups.set_hash, set_lookups.set_check
+        monkeypatch.setattr(set_lookups, "set_hash", lambda key: 99 if key in twins else real_hash(key))
+        monkeypatch.setattr(set_lookups, "set_check", lambda key: 0 if key in twins else real_check(key))
+    real_get = set_lookups.LastLines.get
+    monkeypatch.setattr(set_lookups.LastLines, "get", lambda self, key: answers.append((key, real_get(self, key)))
+                        or answers[-1][1])
+    truth = apply_dump({}, "release", first, T1)
+    assert differences(importer("release", first, T1), truth) == {}
+    assert differences(importer("release", second, T2), apply_dump(truth, "release", second, T2)) == {}
+    if lookups == "from the file":
+        assert answers == []
+    else:
+        assert {key for key, answer in answers if answer == set_lookups.AMBIGUOUS} == twins
+        assert any(answer is None for _, answer in answers) and any(answer and answer > 0 for _, answer in answers)

@@ -67,9 +67,10 @@ PROGRESS_SECONDS = 0.5
 # the rows of the chunk being read, and for a while those of the chunk being
 # written; the repeat filter. Merge: SQLite's page cache, as much again for
 # the set lookups' file (lookups.SetLookups) and for its sorts when it builds
-# indexes. Python keeps most of what staging freed, so the shares add up to
-# about three quarters of the budget.
-MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15}
+# indexes; the set lookups held in memory (lookups.LastLines, 12 bytes a set).
+# Python keeps most of what staging freed, so the shares add up to about
+# 85 % of the budget.
+MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15, "lookups": 0.15}
 # Disk needed, per byte of JSON lines (measured on generated release lines,
 # 100,000 of 22.1 kB: 0.49 GB staged, a 2.11 GB database; see
 # benchmarks/README.md): the staged runs, and what the merge adds to the
@@ -526,7 +527,8 @@ class _Import:
         """Every staged chunk into the database (stage_merge.py); the import's row then says `status`."""
         started = time.monotonic()
         merge = StageMerge(self.db, self.stage, self.key, self.stamp, memory_mb=self.options.memory_mb,
-                           cache_share=MEMORY_SHARES["cache"], save=self._save, check_stop=self.check_stop,
+                           cache_share=MEMORY_SHARES["cache"], lookups_share=MEMORY_SHARES["lookups"],
+                           save=self._save, check_stop=self.check_stop,
                            merging=merging)
         self.stage = merge.run(status)
         self.committed = self.stage.lines

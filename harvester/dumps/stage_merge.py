@@ -76,10 +76,11 @@ class StageMerge:
     each table built beside, and `failed` when the merge fails)."""
 
     def __init__(self, db: sqlite_utils.Database, stage: Stage, key: dict, stamp: dict, *, memory_mb: int,
-                 cache_share: float, save: Callable[[str], None], check_stop: Callable[[], None],
+                 cache_share: float, lookups_share: float, save: Callable[[str], None],
+                 check_stop: Callable[[], None],
                  merging: Callable[[str], None] | None):
         self.db, self.stage, self.key, self.stamp = db, stage, key, stamp
-        self.memory_mb, self.cache_share = memory_mb, cache_share
+        self.memory_mb, self.cache_share, self.lookups_share = memory_mb, cache_share, lookups_share
         self.save, self.check_stop, self.merging = save, check_stop, merging
         self.changes: dict[str, TableChanges] = {}
         self.written = 0  # entity rows the dump carried
@@ -91,7 +92,8 @@ class StageMerge:
         db_path = database_file(self.db)
         snapshot = sqlite3.connect(str(db_path) if db_path else ":memory:", check_same_thread=False)
         cache_kib = int((self.memory_mb << 10) * self.cache_share)
-        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot], cache_kib)
+        lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot], cache_kib,
+                             int((self.memory_mb << 20) * self.lookups_share))
         pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
                    for name in ("cache_size", "threads", "legacy_alter_table")}
         commit_rows = max(WINDOW_ROWS, (self.memory_mb << 20) // 4 // ROW_BYTES)
@@ -127,7 +129,7 @@ class StageMerge:
                cache_kib: int, status: str) -> None:
         entity_type, stage, merging = self.key["entity_type"], self.stage, self.merging
         with _merge_step(entity_type, "set lookups"):
-            lookups.build(stages, table_keys())
+            lookups.build(stages, table_keys(), frozenset(t for t, n in stage.counts.partial.items() if n))
         self.db.execute(f"PRAGMA cache_size = -{cache_kib}")
         self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
         self.db.execute(f"PRAGMA temp_store_directory = '{str(stage.folder).replace(chr(39), chr(39) * 2)}'")
