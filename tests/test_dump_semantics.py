@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from benchmarks.release_dump import ReleaseDump
 from harvester.cli import cli
 from harvester.normalize import TABLE_OF
+from harvester.settings import DEFAULT_IMPORT_MEMORY_MB
 from harvester.store import open_db
 from tests.conftest import load_ws2
 from tests.dump_truth import apply_dump, changes, copy_state, differences
@@ -236,14 +237,14 @@ def test_the_same_set_twice_in_one_line_is_one_set(importer):
 
 # -- the set lookups: in memory, in memory with hashes that collide, from the file --
 
-@pytest.mark.parametrize("lookups", ["colliding in memory", "from the file"])
+@pytest.mark.parametrize("lookups", ["colliding in memory", "from the file", "beyond the share"])
 def test_the_set_lookups_answer_alike_from_memory_with_colliding_hashes_and_from_the_file(importer, monkeypatch,
                                                                                           lookups):
     """Recordings recur across lines, so their relationships by target (a
     performer's) are looked up for every staged copy: from memory
     (LastLines), here with two recordings' sets given one hash and one check
     (AMBIGUOUS: the file answers for them); or all from the file, when the
-    memory share holds none."""
+    memory share holds none, or fewer sets than the dump names."""
     from harvester.dumps import importer as dump_importer
     from harvester.dumps import lookups as set_lookups
     first = list(ReleaseDump(300, seed=7, edition=1).documents())
@@ -261,18 +262,43 @@ def test_the_set_lookups_answer_alike_from_memory_with_colliding_hashes_and_from
     answers = []
     if lookups == "from the file":
         monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups", 0)
+    elif lookups == "beyond the share":  # room for 20 sets of the 2 GB default: given up after them
+        monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups", 20 * set_lookups.ENTRY_BYTES / (DEFAULT_IMPORT_MEMORY_MB << 20))
     else:
         real_hash, real_check = set_lookups.set_hash, set_lookups.set_check
         monkeypatch.setattr(set_lookups, "set_hash", lambda key: 99 if key in twins else real_hash(key))
         monkeypatch.setattr(set_lookups, "set_check", lambda key: 0 if key in twins else real_check(key))
-    real_get = set_lookups.LastLines.get
+    real_get, real_add, added = set_lookups.LastLines.get, set_lookups.LastLines.add, []
+    monkeypatch.setattr(set_lookups.LastLines, "add", lambda self, *a: added.append(1) or real_add(self, *a))
     monkeypatch.setattr(set_lookups.LastLines, "get", lambda self, key: answers.append((key, real_get(self, key)))
                         or answers[-1][1])
     truth = apply_dump({}, "release", first, T1)
     assert differences(importer("release", first, T1), truth) == {}
     assert differences(importer("release", second, T2), apply_dump(truth, "release", second, T2)) == {}
-    if lookups == "from the file":
-        assert answers == []
+    if lookups != "colliding in memory":
+        assert answers == [] and (len(added) >= 20 if lookups == "beyond the share" else not added)
     else:
         assert {key for key, answer in answers if answer == set_lookups.AMBIGUOUS} == twins
         assert any(answer is None for _, answer in answers) and any(answer and answer > 0 for _, answer in answers)
+
+
+def test_a_newer_dump_naming_a_recordings_relationships_twice_drops_the_stored_one_it_no_longer_carries(importer):
+    """The stored rows' sets by target are looked up too (in memory when named by several lines)."""
+    artist = {"id": mbid(7), "name": "G"}
+    performer = {"type": "performer", "target-type": "artist", "direction": "backward",
+                 "artist": {"id": mbid(8), "name": "P"}}
+    engineer = {"type": "engineer", "target-type": "artist", "direction": "backward",
+                "artist": {"id": mbid(9), "name": "E"}}
+
+    def dump(relations: list[dict]) -> list[dict]:
+        docs = [release(mbid(70 + n), f"Carrier {n}", artist, [(mbid(170 + n), mbid(700), [])]) for n in range(2)]
+        for doc in docs:
+            doc["media"][0]["tracks"][0]["recording"]["relations"] = copy.deepcopy(relations)
+        return docs
+    first, second = dump([performer, engineer]), dump([performer])
+    truth = apply_dump({}, "release", first, T1)
+    assert differences(importer("release", first, T1), truth) == {}
+    db = importer("release", second, T2)
+    assert differences(db, apply_dump(truth, "release", second, T2)) == {}
+    assert db.execute("SELECT entity_id, type FROM relationship WHERE target_id = ?", [mbid(700)]).fetchall() == [
+        (mbid(8), "performer")]

@@ -67,10 +67,12 @@ PROGRESS_SECONDS = 0.5
 # the rows of the chunk being read, and for a while those of the chunk being
 # written; the repeat filter. Merge: SQLite's page cache, as much again for
 # the set lookups' file (lookups.SetLookups) and for its sorts when it builds
-# indexes; the set lookups held in memory (lookups.LastLines, 12 bytes a set).
-# Python keeps most of what staging freed, so the shares add up to about
-# 85 % of the budget.
-MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15, "lookups": 0.15}
+# indexes; the set lookups held in memory (lookups.LastLines, 12 bytes a set:
+# 6.5 M relationship target sets at a million release lines, ~35 M expected
+# in the whole release dump, 455 MB). Python keeps most of what staging
+# freed; the shares add up to about 95 % of the budget (the measured peak:
+# benchmarks/README.md).
+MEMORY_SHARES = {"chunk": 0.18, "filter": 0.07, "cache": 0.15, "lookups": 0.25}
 # Disk needed, per byte of JSON lines (measured on generated release lines,
 # 100,000 of 22.1 kB: 0.49 GB staged, a 2.11 GB database; see
 # benchmarks/README.md): the staged runs, and what the merge adds to the

@@ -385,11 +385,14 @@ class Merge:
 
     def _stored(self, shape: _Shape, stage: TableStage) -> Iterator[tuple]:
         """The table's rows before the merge, in key order: (key, rowid, values,
-        whether its set is named, for each set key that is not a key prefix)."""
+        whether one of its sets keyed otherwise than by a key prefix is named),
+        asked of the set lookups in memory, or of their file in the query."""
         columns = ", ".join(f"t.[{c}]" for c in shape.columns)
-        named = [self.lookups.sql(stage.name, set_columns, "t") for set_columns in stage.sets
-                 if not is_prefix(set_columns, shape.key)]
-        extra = "".join(f", ({sql}) IS NOT NULL" for sql in named)
+        others = [set_columns for set_columns in stage.sets if not is_prefix(set_columns, shape.key)]
+        in_memory = [([shape.columns.index(c) for c in set_columns], self.lookups.getter(stage.name, set_columns))
+                     for set_columns in others if self.lookups.in_memory(stage.name, set_columns)]
+        extra = "".join(f", ({self.lookups.sql(stage.name, set_columns, 't')}) IS NOT NULL"
+                        for set_columns in others if not self.lookups.in_memory(stage.name, set_columns))
         order = ", ".join(f"t.[{c}]" for c in shape.key)
         width = len(shape.columns)
         previous = None
@@ -404,7 +407,8 @@ class Merge:
                 raise MergeError(f"{stage.name}: stored keys of another type than the staged ones, or not in "
                                  f"their order ({previous!r}, then {key!r})")
             previous = key
-            yield key, row[0], values, any(row[1 + width:])
+            yield key, row[0], values, any(row[1 + width:]) or any(
+                last_of([values[i] for i in positions]) is not None for positions, last_of in in_memory)
 
     def _merge(self, shape: _Shape, stage: TableStage, groups, olds, writer: "_Writer") -> None:
         """Staged copies beside stored rows and named sets, key by key."""
