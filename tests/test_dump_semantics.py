@@ -235,16 +235,15 @@ def test_the_same_set_twice_in_one_line_is_one_set(importer):
     assert differences(db, apply_dump({}, "release", docs, T1)) == {}
 
 
-# -- the set lookups: in memory, in memory with hashes that collide, from the file --
+# -- the set lookups: in memory, from the file --
 
-@pytest.mark.parametrize("lookups", ["colliding in memory", "from the file", "beyond the share"])
-def test_the_set_lookups_answer_alike_from_memory_with_colliding_hashes_and_from_the_file(importer, monkeypatch,
-                                                                                          lookups):
+@pytest.mark.parametrize("lookups", ["in memory", "hashes colliding", "from the file", "beyond the share"])
+def test_the_set_lookups_answer_alike_from_memory_and_from_the_file(importer, monkeypatch, lookups):
     """Recordings recur across lines, so their relationships by target (a
     performer's) are looked up for every staged copy: from memory
-    (LastLines), here with two recordings' sets given one hash and one check
-    (AMBIGUOUS: the file answers for them); or all from the file, when the
-    memory share holds none, or fewer sets than the dump names."""
+    (LastLines); from the file when two recordings' sets are given one hash
+    and one check (the kind is refused whole), when the memory share holds
+    none, or fewer sets than the dump names."""
     from harvester.dumps import importer as dump_importer
     from harvester.dumps import lookups as set_lookups
     first = list(ReleaseDump(300, seed=7, edition=1).documents())
@@ -259,27 +258,30 @@ def test_the_set_lookups_answer_alike_from_memory_with_colliding_hashes_and_from
         extra = copy.deepcopy(next(r for r in track["recording"]["relations"] if r.get("target-type") == "artist"))
         extra["artist"] = {"id": mbid(900 + len(track["recording"]["relations"])), "name": "Dropped"}
         track["recording"]["relations"].append(extra)
-    answers = []
     if lookups == "from the file":
         monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups", 0)
-    elif lookups == "beyond the share":  # room for 20 sets of the 2 GB default: given up after them
-        monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups", 20 * set_lookups.ENTRY_BYTES / (DEFAULT_IMPORT_MEMORY_MB << 20))
-    else:
+    elif lookups == "beyond the share":  # room for 20 sets of the default budget: given up after them
+        monkeypatch.setitem(dump_importer.MEMORY_SHARES, "lookups",
+                            20 * set_lookups.ENTRY_BYTES / (DEFAULT_IMPORT_MEMORY_MB << 20))
+    elif lookups == "hashes colliding":
         real_hash, real_check = set_lookups.set_hash, set_lookups.set_check
         monkeypatch.setattr(set_lookups, "set_hash", lambda key: 99 if key in twins else real_hash(key))
         monkeypatch.setattr(set_lookups, "set_check", lambda key: 0 if key in twins else real_check(key))
-    real_get, real_add, added = set_lookups.LastLines.get, set_lookups.LastLines.add, []
-    monkeypatch.setattr(set_lookups.LastLines, "add", lambda self, *a: added.append(1) or real_add(self, *a))
+    answers, added = [], []
+    real_get, real_add = set_lookups.LastLines.get, set_lookups.LastLines.add
     monkeypatch.setattr(set_lookups.LastLines, "get", lambda self, key: answers.append((key, real_get(self, key)))
                         or answers[-1][1])
+    monkeypatch.setattr(set_lookups.LastLines, "add", lambda self, *a: added.append(a[0]) or real_add(self, *a))
     truth = apply_dump({}, "release", first, T1)
     assert differences(importer("release", first, T1), truth) == {}
     assert differences(importer("release", second, T2), apply_dump(truth, "release", second, T2)) == {}
-    if lookups != "colliding in memory":
-        assert answers == [] and (len(added) >= 20 if lookups == "beyond the share" else not added)
+    if lookups == "in memory":
+        assert twins <= {key for key, _ in answers}
+        assert any(answer is None for _, answer in answers) and any(answer for _, answer in answers)
     else:
-        assert {key for key, answer in answers if answer == set_lookups.AMBIGUOUS} == twins
-        assert any(answer is None for _, answer in answers) and any(answer and answer > 0 for _, answer in answers)
+        assert answers == []
+        assert {"from the file": not added, "beyond the share": len(added) >= 20,
+                "hashes colliding": twins <= set(added)}[lookups]
 
 
 def test_a_newer_dump_naming_a_recordings_relationships_twice_drops_the_stored_one_it_no_longer_carries(importer):

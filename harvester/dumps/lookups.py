@@ -24,7 +24,6 @@ _FIRST = operator.itemgetter(0)
 ENTRY_BYTES = 13
 BUCKET_BITS = 16  # at most 65,536 buckets, each two arrays
 BUCKET_SETS = 256  # sets a bucket holds at most on average (fewer buckets for fewer sets)
-AMBIGUOUS = -1  # two sets of one packed hash: the file answers for them
 _CHECK_BITS = 16
 LINE_LIMIT = 1 << 31  # a line as LastLines holds it (32 bits, signed)
 
@@ -47,10 +46,10 @@ class LastLines:
     million sets), where the set lookups' SQLite file took 10-16 us at a
     million lines (relationship's target sets, 5 x larger than its page
     cache). Bucket and packed value hold 64 to 80 bits of the two hashes
-    (more buckets, more bits): two named sets that share them answer
-    AMBIGUOUS (the caller asks the file); a key no line names answers a
-    line only if it shares them with a named set of its bucket, 1 in 2^64
-    per set or less. A key holding NULL names no set (as `=` in SQL)."""
+    (more buckets, more bits): when two named sets share them, `seal` says
+    so and the file is used instead; a key no line names answers a line
+    only if it shares them with a named set of its bucket, 1 in 2^64 per
+    set or less. A key holding NULL names no set (as `=` in SQL)."""
 
     def __init__(self, expected: int, hash_of: Callable[[tuple], int] | None = None,
                  check_of: Callable[[tuple], int] | None = None):
@@ -74,19 +73,19 @@ class LastLines:
         self.lines[bucket].append(line)
         self.count += 1
 
-    def seal(self) -> None:
-        """Sort each bucket; sets sharing a packed value answer AMBIGUOUS."""
+    def seal(self) -> bool:
+        """Sort each bucket; False when two sets share their packed value
+        (the hashes cannot tell them apart: 1 in 2^64 a pair or less)."""
         for bucket, values in enumerate(self.packed):
             pairs = sorted(zip(values, self.lines[bucket]))
-            lines = array("i", [line for _, line in pairs])
-            for i in range(1, len(pairs)):
-                if pairs[i][0] == pairs[i - 1][0]:
-                    lines[i] = lines[i - 1] = AMBIGUOUS
+            if any(pairs[i][0] == pairs[i - 1][0] for i in range(1, len(pairs))):
+                return False
             self.packed[bucket] = array("q", [value for value, _ in pairs])
-            self.lines[bucket] = lines
+            self.lines[bucket] = array("i", [line for _, line in pairs])
+        return True
 
     def get(self, key: tuple) -> int | None:
-        """The last line naming the set, None when none does, or AMBIGUOUS."""
+        """The last line naming the set, None when none does."""
         if None in key:
             return None
         bucket, packed = self._packed(key)
@@ -110,11 +109,10 @@ class SetLookups:
     (measured with 307 MB: relationship built 13 % faster at 200,000 lines,
     4 % at a million, where the file is five times larger).
 
-    The lookups of the kinds of sets the merge asks most (a set named by
-    more than one line, or a table with partial copies: each staged row's
-    set is looked up) are answered from memory instead (LastLines), for
-    staged rows and stored ones, while `index_bytes` holds them; the file
-    answers the rest."""
+    The kinds of sets the merge asks most (a set named by more than one
+    line, or a table with partial copies: each staged row's set is looked
+    up) are kept in memory instead (LastLines), for staged rows and stored
+    ones, while `index_bytes` holds them: the file holds the rest."""
 
     def __init__(self, path: Path, connections: list[sqlite3.Connection], cache_kib: int, index_bytes: int = 0):
         self.path = path
@@ -128,8 +126,9 @@ class SetLookups:
 
     def build(self, stages: dict[str, TableStage], keys: dict[str, tuple[str, ...]],
               partial: frozenset[str] = frozenset()) -> None:
-        """The file, and the in-memory lookups of the sets of a table in
-        `partial` (some rows staged from partial copies) or named twice."""
+        """Each kind of set in memory when the merge looks it up for every
+        copy (a table in `partial`, some rows staged from partial copies, or
+        a set named twice) and the share holds it; otherwise in the file."""
         wanted = [(stage, columns) for stage in stages.values() for columns in stage.sets
                   if not is_prefix(columns, keys[stage.name])]
         if not wanted:
@@ -143,37 +142,48 @@ class SetLookups:
         writer.execute("PRAGMA staged.synchronous = OFF")
         self.connections[-1].execute(f"PRAGMA staged.cache_size = -{self.cache_kib}")
         for stage, columns in wanted:
-            name = f"named_{stage.name}_{'_'.join(columns)}"
-            listed = ", ".join(f"[{c}]" for c in columns)
-            writer.execute(f"CREATE TABLE staged.[{name}] ({listed}, last_line INTEGER NOT NULL, "
-                           f"PRIMARY KEY ({listed})) WITHOUT ROWID")
-            insert = f"INSERT INTO staged.[{name}] VALUES ({', '.join('?' * (len(columns) + 1))})"
-            repeated = False
-            rows = []
-            namings = sum(section.records for section in stage.sets[columns])
-            room = self.index_bytes // ENTRY_BYTES
-            index = LastLines(min(namings, room)) if room else None
-            for values, group in itertools.groupby(merged(stage.sets[columns]), _FIRST):
-                lines = [line for _, line in group]
-                repeated = repeated or len(lines) > 1
-                row = (*values, lines[-1]) if isinstance(values, list) else (values, lines[-1])
-                rows.append(row)
-                if index is not None:
-                    if index.count < room and lines[-1] < LINE_LIMIT:
-                        index.add(row[:-1], lines[-1])
-                    else:
-                        index = None  # the file answers for this kind of set
-                if len(rows) >= WINDOW:
-                    writer.executemany(insert, rows)
-                    rows = []
-            writer.executemany(insert, rows)
-            writer.commit()
-            self.tables[(stage.name, columns)] = name
+            index, repeated = self._in_memory(stage.sets[columns])
             self.repeats[(stage.name, columns)] = repeated
             if index is not None and (repeated or stage.name in partial):
-                index.seal()
                 self.indexes[(stage.name, columns)] = index
                 self.index_bytes -= index.count * ENTRY_BYTES
+            else:
+                self._in_file(stage.name, columns, stage.sets[columns])
+
+    def _in_memory(self, sections: list) -> tuple[LastLines | None, bool]:
+        """The sets' last lines in memory (None beyond the share, or when two
+        sets share their hashes), and whether a set is named twice."""
+        room = self.index_bytes // ENTRY_BYTES
+        index = LastLines(min(sum(section.records for section in sections), room)) if room else None
+        repeated = False
+        for values, group in itertools.groupby(merged(sections), _FIRST):
+            lines = [line for _, line in group]
+            repeated = repeated or len(lines) > 1
+            if index is not None:
+                if index.count < room and lines[-1] < LINE_LIMIT:
+                    index.add(tuple(values) if isinstance(values, list) else (values,), lines[-1])
+                else:
+                    index = None
+        return (index if index is not None and index.seal() else None), repeated
+
+    def _in_file(self, table: str, columns: tuple[str, ...], sections: list) -> None:
+        name = f"named_{table}_{'_'.join(columns)}"
+        listed = ", ".join(f"[{c}]" for c in columns)
+        writer = self.connections[0]
+        writer.execute(f"CREATE TABLE staged.[{name}] ({listed}, last_line INTEGER NOT NULL, "
+                       f"PRIMARY KEY ({listed})) WITHOUT ROWID")
+        insert = f"INSERT INTO staged.[{name}] VALUES ({', '.join('?' * (len(columns) + 1))})"
+        rows = []
+        for values, group in itertools.groupby(merged(sections), _FIRST):
+            for _, line in group:
+                pass
+            rows.append((*values, line) if isinstance(values, list) else (values, line))
+            if len(rows) >= WINDOW:
+                writer.executemany(insert, rows)
+                rows = []
+        writer.executemany(insert, rows)
+        writer.commit()
+        self.tables[(table, columns)] = name
 
     def sql(self, table: str, columns: tuple[str, ...], alias: str) -> str:
         name = self.tables[(table, columns)]
@@ -187,6 +197,9 @@ class SetLookups:
         return (table, columns) in self.indexes
 
     def getter(self, table: str, columns: tuple[str, ...]) -> Callable[[list], int | None]:
+        index = self.indexes.get((table, columns))
+        if index is not None:
+            return lambda values: index.get(tuple(values))
         name = self.tables[(table, columns)]
         query = f"SELECT last_line FROM staged.[{name}] WHERE {' AND '.join(f'[{c}] = ?' for c in columns)}"
         snapshot = self.connections[-1]
@@ -194,14 +207,7 @@ class SetLookups:
         def last_line(values: list) -> int | None:
             row = snapshot.execute(query, values).fetchone()
             return row[0] if row else None
-        index = self.indexes.get((table, columns))
-        if index is None:
-            return last_line
-
-        def last_line_in_memory(values: list) -> int | None:
-            found = index.get(tuple(values))
-            return last_line(values) if found == AMBIGUOUS else found
-        return last_line_in_memory
+        return last_line
 
     @contextmanager
     def read_transaction(self) -> Iterator[None]:
