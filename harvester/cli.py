@@ -669,7 +669,8 @@ def demo(out_dir):
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="LINES",
               help="Lines per staged chunk at most (default: as many as --memory allows, or 30 seconds' worth).")
 @click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes that parse and stage the lines, each a range of them (the merge is one process). "
+              help="Processes that parse and stage the lines, each a range of them; from 2, a second process "
+                   "also builds tables during the merge. "
                    "Env MBHARVEST_IMPORT_PROCESSES, config [import] processes; default 2 (1 on one core).")
 @with_settings(IMPORTING)
 def import_dump_command(settings, verbose, paths, entity_type, timestamp, keep_documents, skip_bad_lines,

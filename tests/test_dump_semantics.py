@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from benchmarks.release_dump import ReleaseDump
 from harvester.cli import cli
+from harvester.dumps import build_process
 from harvester.normalize import TABLE_OF
 from harvester.settings import DEFAULT_IMPORT_MEMORY_MB
 from harvester.store import open_db
@@ -29,13 +30,15 @@ from tests.dump_truth import apply_dump, changes, copy_state, differences
 T1, T2 = "2025-11-22T00:00:52Z", "2025-11-26T00:00:48Z"
 
 
-@pytest.fixture(params=["one process", "staging processes"])
+@pytest.fixture(params=["one process", "staging processes", "second build process"])
 def importer(request, tmp_path, monkeypatch):
     """import-dump of documents as a JSON Lines file, in-process, outside any config; staged by the
     importer itself, or by two staging processes in ranges of a few lines (column sets met in
-    several ranges at once, ranges staged again)."""
+    several ranges at once, ranges staged again), or with a second process building the tables
+    that need no set lookups beside, however small the dump (build_process.py)."""
     import os
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(build_process, "SECOND_PROCESS_RECORDS", 0)
     for var in [v for v in os.environ if v.startswith("MBHARVEST_")]:
         monkeypatch.delenv(var)
     counter = iter(range(1000))
@@ -43,7 +46,8 @@ def importer(request, tmp_path, monkeypatch):
     def run(entity: str, docs: list[dict], timestamp: str, *options: str):
         path = tmp_path / f"lines{next(counter)}.jsonl"
         path.write_bytes(b"".join(json.dumps(d, ensure_ascii=False).encode() + b"\n" for d in docs))
-        staging = ["--processes", "2", "--batch-size", "3"] if request.param == "staging processes" else []
+        staging = {"staging processes": ["--processes", "2", "--batch-size", "3"],
+                   "second build process": ["--processes", "2"]}.get(request.param, ["--processes", "1"])
         result = CliRunner().invoke(cli, ["import-dump", "--db", str(tmp_path / "mb.db"), "--entity", entity,
                                           "--timestamp", timestamp, str(path), *staging, *options])
         assert result.exit_code == 0, result.output

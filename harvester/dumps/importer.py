@@ -15,6 +15,8 @@ depend on how large the database already is:
    merged in key order into the database in one transaction, together with
    the `dump_import` row saying `complete`. Readers see the old state or the
    new one; a merge that dies is rolled back and done again by the next run.
+   Tables built beside (a first import) are shared with a second process
+   (build_process.py) when --processes allows.
 
 A dump stopped by a malformed line (without --skip-bad-lines) or a truncated
 archive has the lines before it merged (as a partial merge; the status says
@@ -531,7 +533,7 @@ class _Import:
         merge = StageMerge(self.db, self.stage, self.key, self.stamp, memory_mb=self.options.memory_mb,
                            cache_share=MEMORY_SHARES["cache"], lookups_share=MEMORY_SHARES["lookups"],
                            save=self._save, check_stop=self.check_stop,
-                           merging=merging)
+                           merging=merging, processes=self.options.processes)
         self.stage = merge.run(status)
         self.committed = self.stage.lines
         self.result.changes = merge.changes

@@ -58,6 +58,7 @@ import sqlite_utils
 
 from harvester.dumps.runs import Section, merged
 from harvester.dumps.staging import LINE_SHIFT, ColumnSets, parse_stream
+from harvester.dumps.turns import TakingTurns
 from harvester.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -224,17 +225,19 @@ class Merge:
         stored = self.db.execute(f"SELECT max(rowid) FROM [{stage.name}]").fetchone()[0] or 0
         return stored < staged * REBUILD_BELOW
 
-    def build(self, stage: TableStage, commit_rows: int) -> TableChanges:
+    def build(self, stage: TableStage, commit_rows: int, turns: TakingTurns | None = None) -> TableChanges:
         """The table's new content into NEW_PREFIX + table, committed every
-        `commit_rows` rows or so (the caller records that it is built)."""
+        `commit_rows` rows or so (the caller records that it is built); with
+        `turns` (another process writing the database meanwhile), every
+        window of rows in a write transaction of its own, taken in turn."""
         target = NEW_PREFIX + stage.name
-        self.db.execute(f"DROP TABLE IF EXISTS [{target}]")
         sql = self.db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                               [stage.name]).fetchone()[0]
-        self.db.execute(_CREATE_TABLE.sub(lambda _: f"CREATE TABLE [{target}]", sql, count=1))
-        self.db.conn.commit()
+        with turns.transaction(self.db.conn) if turns is not None else write_transaction(self.db):
+            self.db.execute(f"DROP TABLE IF EXISTS [{target}]")
+            self.db.execute(_CREATE_TABLE.sub(lambda _: f"CREATE TABLE [{target}]", sql, count=1))
         changes = self.changes[stage.name] = TableChanges()
-        self._write(stage, _Writer(self.db, self._shape(stage.name), changes, target, commit_rows))
+        self._write(stage, _Writer(self.db, self._shape(stage.name), changes, target, commit_rows, turns))
         return changes
 
     def swap(self, table: str) -> None:
@@ -540,12 +543,13 @@ class _Writer:
     In place (no `target`): new rows, changed rows, refreshed stamps and
     dropped rows, inside the caller's transaction. Into `target` (a rebuilt
     table): every row of the new content, in transactions of its own of
-    about `commit_rows` rows."""
+    about `commit_rows` rows, or each window in a transaction of its own
+    when it takes `turns` with another process."""
 
     def __init__(self, db: sqlite_utils.Database, shape: _Shape, changes: TableChanges, target: str | None = None,
-                 commit_rows: int = 0):
+                 commit_rows: int = 0, turns: TakingTurns | None = None):
         self.db, self.shape, self.changes = db, shape, changes
-        self.target, self.commit_rows = target, commit_rows
+        self.target, self.commit_rows, self.turns = target, commit_rows, turns
         table = target or shape.table
         listed = ", ".join(f"[{c}]" for c in shape.columns)
         self.insert_sql = f"INSERT INTO [{table}] ({listed}) VALUES ({', '.join('?' for _ in shape.columns)})"
@@ -589,6 +593,11 @@ class _Writer:
             if self._error is not None:
                 continue
             try:
+                if self.turns is not None:
+                    with self.turns.transaction(conn):
+                        for sql, rows in window:
+                            conn.executemany(sql, rows)
+                    continue
                 for sql, rows in window:
                     conn.executemany(sql, rows)
                     uncommitted += len(rows)

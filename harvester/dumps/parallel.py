@@ -132,9 +132,9 @@ def stage_range(job: RangeJob, settings: StagingSettings) -> RangeResult:
     return result
 
 
-def _die_with_parent(parent: int) -> None:
-    """A staging process must not outlive the importer (kill -9 included): a
-    rerun would meet it still writing in the staging folder."""
+def die_with_parent(parent: int) -> None:
+    """A helper process (staging, building) must not outlive the importer
+    (kill -9 included): a rerun would meet it still writing."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -149,7 +149,7 @@ def serve(connection: Connection, parent: int) -> None:
     told to stop or the importer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the importer's to handle
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent(parent)
+    die_with_parent(parent)
     gc.disable()  # as in the importer: documents are trees, freed by reference counting
     try:
         settings = connection.recv()
@@ -184,30 +184,52 @@ class StagingProcessError(RuntimeError):
     """A staging process ended without answering (killed, out of memory)."""
 
 
+def bytes_written() -> int | None:
+    """This process's bytes written to storage so far (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/io", "rb") as io:
+            for line in io:
+                if line.startswith(b"write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def start_process(entry: str) -> tuple[subprocess.Popen, Connection]:
+    """A helper process running `entry` (Python code calling its module's
+    main with the socket's descriptor and the importer's pid), and the
+    connection to it. A fresh interpreter (not multiprocessing's fork or
+    spawn): it inherits nothing of the importer (threads, SQLite's locks),
+    never runs the importer's own main module again, and imports this
+    harvester (the importer's sys.path)."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    mine, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen([sys.executable, "-c", entry, str(theirs.fileno()), str(os.getpid())],
+                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=environment)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return process, Connection(mine.detach())
+
+
 class StagingProcesses:
     """N staging processes; ranges go round the processes in line order and
     come back in the same order."""
 
     def __init__(self, count: int, settings: StagingSettings):
-        # a fresh interpreter (not multiprocessing's fork or spawn): it inherits
-        # nothing of the importer (threads, SQLite), never runs the importer's own
-        # main module again, and imports this harvester (the importer's sys.path)
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
         self.processes: list[subprocess.Popen] = []
         self.connections: list[Connection] = []
         self.pending: list[RangeJob | None] = [None] * count
         try:
             for _ in range(count):
-                mine, theirs = socket.socketpair()
-                try:
-                    process = subprocess.Popen(
-                        [sys.executable, "-c", ENTRY, str(theirs.fileno()), str(os.getpid())],
-                        pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=environment)
-                finally:
-                    theirs.close()
+                process, connection = start_process(ENTRY)
                 self.processes.append(process)
-                self.connections.append(Connection(mine.detach()))
-                self.connections[-1].send(settings)
+                self.connections.append(connection)
+                connection.send(settings)
         except BaseException:
             self.close()
             raise

@@ -2,13 +2,15 @@
 
 Tables rebuilt beside (merge.py decides which) are written first, each in
 transactions of its own and recorded as built in the stage, so a rerun after
-a kill skips it; then one transaction merges the other tables in place, swaps
+a kill skips it (with --processes 2 or more, a second process builds those
+that need no set lookups meanwhile: build_process.py); then one transaction merges the other tables in place, swaps
 the rebuilt ones in, recounts their summaries and says where the import
 stands: readers see all of it or none.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -20,9 +22,14 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
-from harvester.dumps.manifest import Stage, table_keys
+from harvester.dumps import build_process
+from harvester.dumps.build_process import BuildJob, BuildProcess
 from harvester.dumps.lookups import SetLookups
-from harvester.dumps.merge import NEW_PREFIX, Merge, TableChanges, new_tables, table_stages, write_transaction
+from harvester.dumps.manifest import Stage, table_keys
+from harvester.dumps.merge import (NEW_PREFIX, Merge, TableChanges, is_prefix, new_tables, table_stages,
+                                   write_transaction)
+from harvester.dumps.parallel import bytes_written
+from harvester.dumps.turns import TakingTurns, create_flags
 from harvester.normalize import TABLE_OF
 from harvester.store import PRIMARY_KEYS, utc_now
 from harvester.views import rebuild_summaries
@@ -32,7 +39,8 @@ log = logging.getLogger(__name__)
 ENTITY_TABLES = frozenset(TABLE_OF.values())
 # A table rebuilt beside its old self commits every quarter of the memory
 # budget's worth of rows (about ROW_BYTES each), at least WINDOW_ROWS: the WAL
-# stays that small, checkpointed after each commit.
+# stays that small, checkpointed after each commit. Two processes building
+# commit every window instead, and checkpoint as seldom.
 ROW_BYTES = 200
 WINDOW_ROWS = 20_000
 
@@ -43,27 +51,20 @@ def database_file(db: sqlite_utils.Database) -> Path | None:
     return Path(name) if name else None
 
 
-def _bytes_written() -> int | None:
-    """This process's bytes written to storage so far (Linux /proc; None elsewhere)."""
-    try:
-        with open("/proc/self/io", "rb") as io:
-            for line in io:
-                if line.startswith(b"write_bytes:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 @contextmanager
 def _merge_step(entity_type: str, what: str) -> Iterator[None]:
     """Log how long one merge step took and what it wrote (-vv, --log-file):
     where a merge's time and disk writes go, per table."""
-    started, before = time.monotonic(), _bytes_written()
+    started, before = time.monotonic(), bytes_written()
     yield
-    after = _bytes_written()
-    written = f", {(after - before) / 1e6:,.0f} MB written" if before is not None and after is not None else ""
-    log.info("%s merge, %s: %.1f s%s", entity_type, what, time.monotonic() - started, written)
+    after = bytes_written()
+    _log_step(entity_type, what, time.monotonic() - started,
+              after - before if before is not None and after is not None else None)
+
+
+def _log_step(entity_type: str, what: str, seconds: float, written: int | None) -> None:
+    log.info("%s merge, %s: %.1f s%s", entity_type, what, seconds,
+             f", {written / 1e6:,.0f} MB written" if written is not None else "")
 
 
 def _table_order(table: str) -> tuple[int, str]:
@@ -78,9 +79,10 @@ class StageMerge:
     def __init__(self, db: sqlite_utils.Database, stage: Stage, key: dict, stamp: dict, *, memory_mb: int,
                  cache_share: float, lookups_share: float, save: Callable[[str], None],
                  check_stop: Callable[[], None],
-                 merging: Callable[[str], None] | None):
+                 merging: Callable[[str], None] | None, processes: int = 1):
         self.db, self.stage, self.key, self.stamp = db, stage, key, stamp
         self.memory_mb, self.cache_share, self.lookups_share = memory_mb, cache_share, lookups_share
+        self.processes = processes  # more than 1: a second process may build tables beside (build_process.py)
         self.save, self.check_stop, self.merging = save, check_stop, merging
         self.changes: dict[str, TableChanges] = {}
         self.written = 0  # entity rows the dump carried
@@ -95,7 +97,7 @@ class StageMerge:
         lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot], cache_kib,
                              int((self.memory_mb << 20) * self.lookups_share))
         pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
-                   for name in ("cache_size", "threads", "legacy_alter_table")}
+                   for name in ("cache_size", "threads", "legacy_alter_table", "wal_autocheckpoint")}
         commit_rows = max(WINDOW_ROWS, (self.memory_mb << 20) // 4 // ROW_BYTES)
         try:
             with self._failed_if_raising():
@@ -125,12 +127,39 @@ class StageMerge:
                 pass
             raise
 
+    def _second_tables(self, todo: list[str], stages: dict) -> list[str]:
+        """The tables a second process builds beside: those needing no set
+        lookups (every set keyed by a leading part of the table's key), when
+        the importer has tables of its own to build and they are worth a process."""
+        keys = table_keys()
+        second = [table for table in todo if all(is_prefix(columns, keys[table]) for columns in stages[table].sets)]
+        records = sum(section.records for table in second for section in itertools.chain(
+            stages[table].rows, *stages[table].sets.values()))
+        if (self.processes < 2 or len(second) == len(todo) or records < build_process.SECOND_PROCESS_RECORDS
+                or database_file(self.db) is None):
+            return []
+        return second
+
+    def _record_built(self, helper: BuildProcess | None, built: dict, turns: TakingTurns | None,
+                      wait: float = 0.0, own: bool = False) -> None:
+        """Record the tables built since: the importer's own (`own`), and those
+        the second process says it built (waiting up to `wait` seconds for one)."""
+        heard = helper.finished(wait) if helper is not None else []
+        for table in heard:
+            _log_step(self.key["entity_type"], f"{table.table} built beside by the second process",
+                      table.seconds, table.written)
+            built[table.table] = table.changes
+        if not (own or heard):
+            return
+        if turns is None:
+            self.save("running")
+        else:
+            with turns.transaction(self.db.conn):
+                self.save("running")
+
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
                cache_kib: int, status: str) -> None:
         entity_type, stage, merging = self.key["entity_type"], self.stage, self.merging
-        with _merge_step(entity_type, "set lookups"):
-            lookups.build(stages, table_keys(), frozenset(t for t, n in stage.counts.partial.items() if n))
-        self.db.execute(f"PRAGMA cache_size = -{cache_kib}")
         self.db.execute("PRAGMA threads = 0")  # the index sorts: no helper threads, each needing as much memory
         self.db.execute(f"PRAGMA temp_store_directory = '{str(stage.folder).replace(chr(39), chr(39) * 2)}'")
 
@@ -150,14 +179,39 @@ class StageMerge:
         for table in [table for table in built if NEW_PREFIX + table not in present]:
             del built[table]
         rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
-        for table in rebuilt:
-            if table not in built:
+        todo = [table for table in rebuilt if table not in built]
+        second = self._second_tables(todo, stages)
+        checkpoint_pages = commit_rows * ROW_BYTES // self.db.execute("PRAGMA page_size").fetchone()[0]
+        helper = turns = None
+        if second:
+            flags = create_flags(stage.folder / "turns")
+            turns = TakingTurns(flags, 0)
+            helper = BuildProcess(BuildJob(str(database_file(self.db)), stage.as_json(), second, self.stamp,
+                                           ENTITY_TABLES, commit_rows, cache_kib // 2, checkpoint_pages, str(flags)))
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
+        try:
+            with _merge_step(entity_type, "set lookups"):
+                lookups.build(stages, table_keys(), frozenset(t for t, n in stage.counts.partial.items() if n))
+            self.db.execute(f"PRAGMA cache_size = -{cache_kib // 2 if helper is not None else cache_kib}")
+            for table in todo:
+                if table not in second:
+                    self.check_stop()
+                    if merging is not None:
+                        merging(f"{table}: building")
+                    with _merge_step(entity_type, f"{table} built beside"):
+                        built[table] = merge.build(stages[table], commit_rows, turns).as_json()
+                    self._record_built(helper, built, turns, own=True)
+            while helper is not None and not helper.done:
                 self.check_stop()
                 if merging is not None:
-                    merging(f"{table}: building")
-                with _merge_step(entity_type, f"{table} built beside"):
-                    built[table] = merge.build(stages[table], commit_rows).as_json()
-                self.save("running")
+                    merging(f"{', '.join(t for t in second if t not in built)}: building in a second process")
+                self._record_built(helper, built, turns, wait=1.0)
+        finally:
+            if helper is not None:
+                helper.close()
+            if turns is not None:
+                turns.close()
+        self.db.execute(f"PRAGMA cache_size = -{cache_kib}")
         self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
         # the steps below, then the commit, which checkpoints the WAL into the database
         with _merge_step(entity_type, "the transaction, its commit included"), write_transaction(self.db):
