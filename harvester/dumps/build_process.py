@@ -3,15 +3,17 @@
 Building a table beside is bound by the interpreter (merging its runs,
 folding each key's copies, filling and binding its rows); SQLite's own
 writing is a fifth of it. Once staging is done, one of the two cores would
-sit idle: here a fresh interpreter builds the tables that need no set
-lookups (for a release dump every table but relationship and track) while
-the importer builds the others, the two taking the database's write lock in
-turns, a window of rows at a time (turns.py).
+sit idle: here a fresh interpreter builds tables that need no set lookups
+(for a release dump every table but relationship and track) while the
+importer builds the others, the two taking the database's write lock in
+turns, a window of rows at a time (turns.py). It is given one table at a
+time, the largest first, and so is the importer once its own are built:
+whichever is free takes the next.
 
 The importer records a table the second process built when it hears of it,
-after each of its own tables and at the end: a kill loses at most the
-tables built since, which the rerun drops and builds again, as any table
-not recorded as built.
+between two of its own tables and windows: a kill loses at most the table
+built since, which the rerun drops and builds again, as any table not
+recorded as built.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from multiprocessing.connection import Connection
-from typing import Iterator
+from pathlib import Path
 
 from harvester.dumps.lookups import SetLookups
 from harvester.dumps.manifest import Stage, table_keys
@@ -41,11 +42,10 @@ ENTRY = "import sys; from harvester.dumps.build_process import main; main(sys.ar
 
 @dataclass
 class BuildJob:
-    """What the second process builds, and how."""
+    """How the second process builds the tables it is given."""
 
     database: str
     stage: str  # Stage.as_json()
-    tables: list[str]  # in the order to build them
     stamp: dict[str, str]
     entity_tables: frozenset[str]
     commit_rows: int
@@ -64,51 +64,65 @@ class TableBuilt:
     written: int | None
 
 
-def build_tables(job: BuildJob) -> Iterator[TableBuilt]:
-    """Build the job's tables beside, one after the other, in turns with the importer."""
-    stage = Stage.from_json(job.stage)
-    stages = table_stages(stage.chunks)
-    db = open_db(job.database)
-    snapshot = sqlite3.connect(job.database, check_same_thread=False)
-    turns = TakingTurns(Path(job.turns), 1)
-    try:
-        db.execute(f"PRAGMA cache_size = -{job.cache_kib}")
-        db.execute("PRAGMA threads = 0")
-        db.execute(f"PRAGMA wal_autocheckpoint = {job.checkpoint_pages}")
-        lookups = SetLookups(stage.folder / "named.db", [db.conn, snapshot], 0)  # none: these tables need none
-        merge = Merge(db, snapshot, stage.column_sets, table_keys(), job.stamp, job.entity_tables,
-                      stage.counts.partial, lookups)
-        for table in job.tables:
-            started, before = time.monotonic(), bytes_written()
-            changes = merge.build(stages[table], job.commit_rows, turns)
-            after = bytes_written()
-            yield TableBuilt(table, changes.as_json(), time.monotonic() - started,
-                             after - before if before is not None and after is not None else None)
-    finally:
-        turns.close()
-        snapshot.close()
-        db.conn.close()
+class Builder:
+    """The second process's side: builds the tables it is given beside, in turns with the importer."""
+
+    def __init__(self, job: BuildJob):
+        self.job = job
+        stage = Stage.from_json(job.stage)
+        self.stages = table_stages(stage.chunks)
+        self.db = open_db(job.database)
+        self.snapshot = sqlite3.connect(job.database, check_same_thread=False)
+        self.turns = TakingTurns(Path(job.turns), 1)
+        self.db.execute(f"PRAGMA cache_size = -{job.cache_kib}")
+        self.db.execute("PRAGMA threads = 0")
+        self.db.execute(f"PRAGMA wal_autocheckpoint = {job.checkpoint_pages}")
+        lookups = SetLookups(stage.folder / "named.db", [self.db.conn, self.snapshot], 0)  # the tables need none
+        self.merge = Merge(self.db, self.snapshot, stage.column_sets, table_keys(), job.stamp, job.entity_tables,
+                           stage.counts.partial, lookups)
+
+    def build(self, table: str) -> TableBuilt:
+        started, before = time.monotonic(), bytes_written()
+        changes = self.merge.build(self.stages[table], self.job.commit_rows, self.turns)
+        after = bytes_written()
+        return TableBuilt(table, changes.as_json(), time.monotonic() - started,
+                          after - before if before is not None and after is not None else None)
+
+    def close(self) -> None:
+        self.turns.close()
+        self.snapshot.close()
+        self.db.conn.close()
 
 
 def serve(connection: Connection, parent: int) -> None:
-    """The second process: one job received, each table built answered, then None."""
+    """The second process: a job, then each table received built and answered, until None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the importer's to handle
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_parent(parent)
     gc.disable()  # as in the importer: the staged rows are lists, freed by reference counting
     try:
-        job = connection.recv()
+        builder = Builder(connection.recv())
     except (EOFError, OSError):
         return
-    try:
-        for built in build_tables(job):
-            connection.send(built)
-        connection.send(None)
     except BaseException as exc:  # raised again in the importer
-        try:
-            connection.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
-        except OSError:
-            pass
+        _answer_error(connection, exc)
+        return
+    try:
+        while (table := connection.recv()) is not None:
+            connection.send(builder.build(table))
+    except (EOFError, OSError):
+        return
+    except BaseException as exc:
+        _answer_error(connection, exc)
+    finally:
+        builder.close()
+
+
+def _answer_error(connection: Connection, exc: BaseException) -> None:
+    try:
+        connection.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    except OSError:
+        pass
 
 
 class BuildProcessError(MergeError):
@@ -116,36 +130,36 @@ class BuildProcessError(MergeError):
 
 
 class BuildProcess:
-    """The importer's side: starts the second process on a job, then hears of
-    each table it built (`finished`), until it says it is done."""
+    """The importer's side: starts the second process on a job, gives it one
+    table at a time (`give`) and hears when it has built it (`finished`)."""
 
     def __init__(self, job: BuildJob):
-        self.tables = list(job.tables)
         self.process, self.connection = start_process(ENTRY)
-        self.done = False
+        self.building: str | None = None
         try:
             self.connection.send(job)
         except BaseException:
             self.close()
             raise
 
-    def finished(self, wait: float = 0.0) -> list[TableBuilt]:
-        """The tables built since last asked (waiting up to `wait` seconds for one)."""
-        built: list[TableBuilt] = []
-        while not self.done and self.connection.poll(0 if built else wait):
-            try:
-                answer = self.connection.recv()
-            except (EOFError, OSError):
-                raise BuildProcessError(f"the second build process ended without answering "
-                                        f"(exit code {self._exit_code()})") from None
-            if answer is None:
-                self.done = True
-            elif isinstance(answer, BaseException):
-                self.done = True
-                raise BuildProcessError(f"the second build process failed: {answer}")
-            else:
-                built.append(answer)
-        return built
+    def give(self, table: str) -> None:
+        assert self.building is None, "one table at a time"
+        self.connection.send(table)
+        self.building = table
+
+    def finished(self, wait: float = 0.0) -> TableBuilt | None:
+        """The table it was building, once built (waiting up to `wait` seconds for it)."""
+        if self.building is None or not self.connection.poll(wait):
+            return None
+        try:
+            answer = self.connection.recv()
+        except (EOFError, OSError):
+            raise BuildProcessError(f"the second build process ended without answering "
+                                    f"(exit code {self._exit_code()})") from None
+        if isinstance(answer, BaseException):
+            raise BuildProcessError(f"the second build process failed: {answer}")
+        self.building = None
+        return answer
 
     def _exit_code(self) -> int | None:
         try:
@@ -154,10 +168,17 @@ class BuildProcess:
             return None
 
     def close(self) -> None:
-        """Stop it (at once, when it is not done: a table in progress is
-        abandoned, its transaction never committed)."""
-        if self.process.poll() is None and not self.done:
-            self.process.kill()
+        """Stop it: told to when idle, at once when building (a table in
+        progress is abandoned, its transaction never committed)."""
+        if self.process.poll() is None:
+            if self.building is None:
+                try:
+                    self.connection.send(None)
+                    self.process.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            if self.process.poll() is None:
+                self.process.kill()
         self.process.wait()
         self.connection.close()
 

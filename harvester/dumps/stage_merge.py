@@ -86,6 +86,9 @@ class StageMerge:
         self.save, self.check_stop, self.merging = save, check_stop, merging
         self.changes: dict[str, TableChanges] = {}
         self.written = 0  # entity rows the dump carried
+        # while tables are built beside: the second process, the tables it may still be given
+        self.helper: BuildProcess | None = None
+        self.shared: list[str] = []
 
     def run(self, status: str) -> Stage:
         """Merge every staged chunk; the import's row then says `status`.
@@ -127,35 +130,83 @@ class StageMerge:
                 pass
             raise
 
-    def _second_tables(self, todo: list[str], stages: dict) -> list[str]:
-        """The tables a second process builds beside: those needing no set
-        lookups (every set keyed by a leading part of the table's key), when
-        the importer has tables of its own to build and they are worth a process."""
+    def _shared_tables(self, todo: list[str], stages: dict) -> list[str]:
+        """The tables either process may build, the largest first: those that
+        need no set lookups (every set keyed by a leading part of the table's
+        key), when the importer has tables of its own to build and a second
+        process is worth its start (none otherwise)."""
         keys = table_keys()
-        second = [table for table in todo if all(is_prefix(columns, keys[table]) for columns in stages[table].sets)]
-        records = sum(section.records for table in second for section in itertools.chain(
-            stages[table].rows, *stages[table].sets.values()))
-        if (self.processes < 2 or len(second) == len(todo) or records < build_process.SECOND_PROCESS_RECORDS
-                or database_file(self.db) is None):
+        shared = [table for table in todo if all(is_prefix(columns, keys[table]) for columns in stages[table].sets)]
+        records = {table: sum(section.records for section in itertools.chain(
+            stages[table].rows, *stages[table].sets.values())) for table in shared}
+        if (self.processes < 2 or len(shared) == len(todo) or database_file(self.db) is None
+                or sum(records.values()) < build_process.SECOND_PROCESS_RECORDS):
             return []
-        return second
+        return sorted(shared, key=lambda table: -records[table])
 
-    def _record_built(self, helper: BuildProcess | None, built: dict, turns: TakingTurns | None,
-                      wait: float = 0.0, own: bool = False) -> None:
-        """Record the tables built since: the importer's own (`own`), and those
-        the second process says it built (waiting up to `wait` seconds for one)."""
-        heard = helper.finished(wait) if helper is not None else []
-        for table in heard:
-            _log_step(self.key["entity_type"], f"{table.table} built beside by the second process",
-                      table.seconds, table.written)
-            built[table.table] = table.changes
-        if not (own or heard):
-            return
+    def _tend(self, wait: float = 0.0) -> bool:
+        """Hear the table the second process has built, if it has (waiting up
+        to `wait` seconds), and give it the next one; True when one was built."""
+        if self.helper is None:
+            return False
+        done = self.helper.finished(wait)
+        if done is not None:
+            _log_step(self.key["entity_type"], f"{done.table} built beside by the second process",
+                      done.seconds, done.written)
+            self.stage.built[done.table] = done.changes
+        if self.helper.building is None and self.shared:
+            self.helper.give(self.shared.pop(0))
+        return done is not None
+
+    def _save_built(self, turns: TakingTurns | None) -> None:
+        """Record the tables built so far (the second process may be writing: in turns)."""
         if turns is None:
             self.save("running")
         else:
             with turns.transaction(self.db.conn):
                 self.save("running")
+
+    def _build_beside(self, merge: Merge, stages: dict, todo: list[str], lookups: SetLookups, commit_rows: int,
+                      cache_kib: int) -> None:
+        """Build the tables `todo` beside, the set lookups first; with a second
+        process, the importer's own tables, then whichever shared one is next."""
+        entity_type, stage, merging, built = self.key["entity_type"], self.stage, self.merging, self.stage.built
+        self.shared = self._shared_tables(todo, stages)
+        own = [table for table in todo if table not in self.shared]
+        turns = None
+        if self.shared:
+            checkpoint_pages = commit_rows * ROW_BYTES // self.db.execute("PRAGMA page_size").fetchone()[0]
+            flags = create_flags(stage.folder / "turns")
+            turns = TakingTurns(flags, 0)
+            self.helper = BuildProcess(BuildJob(str(database_file(self.db)), stage.as_json(), self.stamp,
+                                                ENTITY_TABLES, commit_rows, cache_kib // 2, checkpoint_pages,
+                                                str(flags)))
+            self.helper.give(self.shared.pop(0))
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
+        try:
+            with _merge_step(entity_type, "set lookups"):
+                lookups.build(stages, table_keys(), frozenset(t for t, n in stage.counts.partial.items() if n))
+            self.db.execute(f"PRAGMA cache_size = -{cache_kib // 2 if self.helper is not None else cache_kib}")
+            while own or self.shared or (self.helper is not None and self.helper.building is not None):
+                self.check_stop()
+                if own or self.shared:
+                    table = own.pop(0) if own else self.shared.pop(0)
+                    if merging is not None:
+                        merging(f"{table}: building")
+                    with _merge_step(entity_type, f"{table} built beside"):
+                        built[table] = merge.build(stages[table], commit_rows, turns).as_json()
+                    self._tend()
+                elif not self._tend(wait=1.0):
+                    if merging is not None:
+                        merging(f"{self.helper.building}: building in a second process")
+                    continue
+                self._save_built(turns)
+        finally:
+            if self.helper is not None:
+                self.helper.close()
+                self.helper = None
+            if turns is not None:
+                turns.close()
 
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
                cache_kib: int, status: str) -> None:
@@ -165,6 +216,7 @@ class StageMerge:
 
         def report(table: str, keys: int) -> None:
             self.check_stop()  # every window: between two, the writing thread is idle
+            self._tend()  # recorded in the database after the table
             if merging is not None:
                 merging(f"{table}: {keys:,} keys")
 
@@ -180,37 +232,7 @@ class StageMerge:
             del built[table]
         rebuilt = [table for table in order if table in built or merge.rebuilds(stages[table])]
         todo = [table for table in rebuilt if table not in built]
-        second = self._second_tables(todo, stages)
-        checkpoint_pages = commit_rows * ROW_BYTES // self.db.execute("PRAGMA page_size").fetchone()[0]
-        helper = turns = None
-        if second:
-            flags = create_flags(stage.folder / "turns")
-            turns = TakingTurns(flags, 0)
-            helper = BuildProcess(BuildJob(str(database_file(self.db)), stage.as_json(), second, self.stamp,
-                                           ENTITY_TABLES, commit_rows, cache_kib // 2, checkpoint_pages, str(flags)))
-            self.db.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
-        try:
-            with _merge_step(entity_type, "set lookups"):
-                lookups.build(stages, table_keys(), frozenset(t for t, n in stage.counts.partial.items() if n))
-            self.db.execute(f"PRAGMA cache_size = -{cache_kib // 2 if helper is not None else cache_kib}")
-            for table in todo:
-                if table not in second:
-                    self.check_stop()
-                    if merging is not None:
-                        merging(f"{table}: building")
-                    with _merge_step(entity_type, f"{table} built beside"):
-                        built[table] = merge.build(stages[table], commit_rows, turns).as_json()
-                    self._record_built(helper, built, turns, own=True)
-            while helper is not None and not helper.done:
-                self.check_stop()
-                if merging is not None:
-                    merging(f"{', '.join(t for t in second if t not in built)}: building in a second process")
-                self._record_built(helper, built, turns, wait=1.0)
-        finally:
-            if helper is not None:
-                helper.close()
-            if turns is not None:
-                turns.close()
+        self._build_beside(merge, stages, todo, lookups, commit_rows, cache_kib)
         self.db.execute(f"PRAGMA cache_size = -{cache_kib}")
         self.db.execute("PRAGMA legacy_alter_table = ON")  # a swap renames a table: views name it, not its copy
         # the steps below, then the commit, which checkpoints the WAL into the database
