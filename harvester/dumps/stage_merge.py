@@ -100,7 +100,7 @@ class StageMerge:
         lookups = SetLookups(self.stage.folder / "named.db", [self.db.conn, snapshot], cache_kib,
                              int((self.memory_mb << 20) * self.lookups_share))
         pragmas = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
-                   for name in ("cache_size", "threads", "legacy_alter_table", "wal_autocheckpoint")}
+                   for name in ("cache_size", "threads", "legacy_alter_table")}
         commit_rows = max(WINDOW_ROWS, (self.memory_mb << 20) // 4 // ROW_BYTES)
         try:
             with self._failed_if_raising():
@@ -174,6 +174,7 @@ class StageMerge:
         self.shared = self._shared_tables(todo, stages)
         own = [table for table in todo if table not in self.shared]
         turns = None
+        autocheckpoint = self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         if self.shared:
             checkpoint_pages = commit_rows * ROW_BYTES // self.db.execute("PRAGMA page_size").fetchone()[0]
             flags = create_flags(stage.folder / "turns")
@@ -207,6 +208,9 @@ class StageMerge:
                 self.helper = None
             if turns is not None:
                 turns.close()
+                # the WAL checkpointed, as one process leaves it after its last table
+                self.db.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
                cache_kib: int, status: str) -> None:
