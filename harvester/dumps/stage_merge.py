@@ -208,9 +208,9 @@ class StageMerge:
                 self.helper = None
             if turns is not None:
                 turns.close()
-                # the WAL checkpointed, as one process leaves it after its last table
                 self.db.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if turns is not None:  # the WAL checkpointed, as one process leaves it after its last table
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _merge(self, stages: dict, snapshot: sqlite3.Connection, lookups: SetLookups, commit_rows: int,
                cache_kib: int, status: str) -> None:
