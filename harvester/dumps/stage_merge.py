@@ -3,9 +3,9 @@
 Tables rebuilt beside (merge.py decides which) are written first, each in
 transactions of its own and recorded as built in the stage, so a rerun after
 a kill skips it (with --processes 2 or more, a second process builds those
-that need no set lookups meanwhile: build_process.py); then one transaction merges the other tables in place, swaps
-the rebuilt ones in, recounts their summaries and says where the import
-stands: readers see all of it or none.
+that need no set lookups meanwhile: build_process.py); then one transaction
+merges the other tables in place, swaps the rebuilt ones in, recounts their
+summaries and says where the import stands: readers see all of it or none.
 """
 
 from __future__ import annotations
