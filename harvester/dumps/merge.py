@@ -46,10 +46,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import operator
-import queue
 import re
 import sqlite3
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -536,9 +534,11 @@ def _always(record: list) -> bool:
 
 
 class _Writer:
-    """Writes a table's rows in key order, a window of rows at a time, on a
-    thread of its own: SQLite releases the GIL while it writes, so the next
-    window is folded meanwhile. At most one window waits.
+    """Writes a table's rows in key order, a window of rows at a time, on the
+    merging thread. (Not on a thread of its own: SQLite releases the GIL for
+    each row it writes, and the folding thread, holding it meanwhile, made
+    each row wait for it; with two processes taking turns, the write lock
+    was held that much longer.)
 
     In place (no `target`): new rows, changed rows, refreshed stamps and
     dropped rows, inside the caller's transaction. Into `target` (a rebuilt
@@ -565,47 +565,33 @@ class _Writer:
         self.updates: list = []
         self.stamps: list = []
         self.deletes: list = []
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="dump-merge-writer", daemon=True)
+        self._uncommitted = 0
 
     def __enter__(self) -> "_Writer":
-        self._thread.start()
         return self
 
     def __exit__(self, kind, error, trace) -> None:
         if kind is None:
             self.flush()
-        self._queue.put(None)
-        self._thread.join()
-        if kind is None and self._error is not None:
-            raise self._error
+        if self.target is not None and self.turns is None:  # its own transactions of about commit_rows rows
+            if kind is None:
+                self.db.conn.commit()
+            else:  # not recorded as built: a rerun drops the table
+                self.db.conn.rollback()
 
-    def _work(self) -> None:
+    def _write(self, window: list[tuple[str, list]]) -> None:
         conn = self.db.conn
-        uncommitted = 0
-        while True:
-            window = self._queue.get()
-            if window is None:
-                if self.target is not None and self._error is None:
-                    conn.commit()
-                return
-            if self._error is not None:
-                continue
-            try:
-                if self.turns is not None:
-                    with self.turns.transaction(conn):
-                        for sql, rows in window:
-                            conn.executemany(sql, rows)
-                    continue
+        if self.turns is not None:
+            with self.turns.transaction(conn):
                 for sql, rows in window:
                     conn.executemany(sql, rows)
-                    uncommitted += len(rows)
-                if self.target is not None and uncommitted >= self.commit_rows:
-                    conn.commit()
-                    uncommitted = 0
-            except BaseException as exc:  # raised again in the merging thread
-                self._error = exc
+            return
+        for sql, rows in window:
+            conn.executemany(sql, rows)
+            self._uncommitted += len(rows)
+        if self.target is not None and self._uncommitted >= self.commit_rows:
+            conn.commit()
+            self._uncommitted = 0
 
     def put(self, row: Any, stored: tuple | None) -> None:
         if stored is None:
@@ -643,16 +629,14 @@ class _Writer:
             self.deletes.append((stored[1],))
 
     def flush(self, new: int = 0) -> list:
-        """Hand the window to the writing thread; returns the list new inserts go to.
+        """Write the window; returns the list new inserts go to.
         `new`: inserts added to the list directly, to count."""
         self.changes.new += new
-        if self._error is not None:
-            raise self._error
         window = [(sql, rows) for sql, rows in ((self.delete_sql, self.deletes), (self.update_sql, self.updates),
                                                 (self.stamp_sql, self.stamps), (self.insert_sql, self.inserts))
                   if rows]
         if window:
-            self._queue.put(window)
+            self._write(window)
             self.inserts, self.updates, self.stamps, self.deletes = [], [], [], []
         return self.inserts
 
