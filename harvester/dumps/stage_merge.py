@@ -219,7 +219,7 @@ class StageMerge:
         self.db.execute(f"PRAGMA temp_store_directory = '{str(stage.folder).replace(chr(39), chr(39) * 2)}'")
 
         def report(table: str, keys: int) -> None:
-            self.check_stop()  # every window: between two, the writing thread is idle
+            self.check_stop()  # every window: between two, nothing is being written
             self._tend()  # recorded in the database after the table
             if merging is not None:
                 merging(f"{table}: {keys:,} keys")
